@@ -1,0 +1,1 @@
+//! PLACEHOLDER: Fingerprint for std types (being written).

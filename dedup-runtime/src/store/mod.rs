@@ -1,0 +1,308 @@
+//! Where claims and results live: the [`Store`] traits and the backends.
+//!
+//! # Sync or async
+//!
+//! Redis and SQL drivers are asynchronous, and an async `release` cannot run in `Drop`, so the
+//! protocol is written against the asynchronous [`Store`] trait. Synchronous handlers need a store
+//! that can answer without an executor: those stores also implement [`BlockingStore`]
+//! ([`MemoryStore`] and `RedisStore` do; the SQL stores are async only, and a sync handler on one
+//! is a compile error that says so).
+//!
+//! # What a store must guarantee
+//!
+//! * [`claim`](Store::claim) is atomic: of any number of concurrent claims on one absent (or
+//!   expired) key, exactly one gets [`ClaimOutcome::Acquired`]; the others learn the record.
+//! * Expiry is judged by one clock, the store's (Redis `PX`, the database's `now()`), never by
+//!   the clocks of the consumers.
+//! * [`complete`](Store::complete) and [`release`](Store::release) are fenced by the
+//!   [`OwnerToken`]: a delivery whose claim was taken over cannot overwrite or delete the record.
+//!
+//! [`conformance`] holds the suite every backend runs to show this.
+
+use std::fmt;
+use std::future::Future;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::{Digest, Error};
+
+#[cfg(any(test, feature = "test-util"))]
+pub mod conformance;
+mod handle;
+#[cfg(feature = "memory")]
+mod memory;
+
+pub use self::handle::StoreHandle;
+#[cfg(feature = "memory")]
+#[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
+pub use self::memory::{Clock, ManualClock, MemoryStore, MemoryStoreBuilder, SystemClock};
+
+/// The address of one record: the consumer's scope and the message's fingerprint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Key<'a> {
+    /// The consumer identity (`"billing.charge"`): different scopes each process a message once.
+    pub scope: &'a str,
+    /// The fingerprint of the message (or of the `key = ...` expression).
+    pub fingerprint: Digest,
+}
+
+impl<'a> Key<'a> {
+    /// A key in `scope` for `fingerprint`.
+    pub const fn new(scope: &'a str, fingerprint: Digest) -> Self {
+        Key { scope, fingerprint }
+    }
+}
+
+impl fmt::Display for Key<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.scope, self.fingerprint)
+    }
+}
+
+/// Identifies one claim. A record can only be completed or released by the token that claimed it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OwnerToken(u128);
+
+impl OwnerToken {
+    /// A fresh random token (UUID v4 randomness): unique across processes and machines.
+    pub fn random() -> Self {
+        OwnerToken(uuid::Uuid::new_v4().as_u128())
+    }
+
+    /// The token as a number.
+    pub const fn as_u128(self) -> u128 {
+        self.0
+    }
+
+    /// Rebuilds a token from [`as_u128`](OwnerToken::as_u128).
+    pub const fn from_u128(value: u128) -> Self {
+        OwnerToken(value)
+    }
+}
+
+impl fmt::Display for OwnerToken {
+    /// 32 lowercase hex characters.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+impl fmt::Debug for OwnerToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "OwnerToken({self})")
+    }
+}
+
+impl FromStr for OwnerToken {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        if s.len() != 32 {
+            return Err(Error::corrupt("store", s, "an owner token has 32 hex characters"));
+        }
+        u128::from_str_radix(s, 16)
+            .map(OwnerToken)
+            .map_err(|_| Error::corrupt("store", s, "an owner token is hexadecimal"))
+    }
+}
+
+/// What a claim asks for.
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimRequest<'a> {
+    /// The token that will complete or release the claim.
+    pub owner: OwnerToken,
+    /// How long the claim is honoured before another delivery may take it over.
+    pub lease: Duration,
+    /// The delivery's correlation id, kept with the record for audit.
+    pub correlation: Option<&'a str>,
+    /// The fingerprint of the whole message when `key` selects a part of it (payload validation).
+    pub payload: Option<Digest>,
+}
+
+/// The answer to a claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// The caller holds the claim: run the body, then complete or release.
+    Acquired,
+    /// A live record exists: the message is in progress elsewhere, or completed.
+    Existing(Record),
+}
+
+/// A live record as a store returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// In progress or completed.
+    pub state: RecordState,
+    /// The correlation id of the delivery that made the record.
+    pub correlation: Option<String>,
+    /// The payload fingerprint of the delivery that made the record, if it gave one.
+    pub payload: Option<Digest>,
+    /// How long the record (lease or ttl) still runs, when the store can tell cheaply.
+    pub expires_in: Option<Duration>,
+}
+
+/// The state of a [`Record`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordState {
+    /// Claimed by `owner`, whose lease has not run out.
+    InProgress {
+        /// The claim's token.
+        owner: OwnerToken,
+    },
+    /// Processed; `value` is the encoded result (possibly empty), replayed to duplicates.
+    Completed {
+        /// The encoded `Ok` value.
+        value: Vec<u8>,
+    },
+}
+
+impl Record {
+    /// `true` for a completed record.
+    pub fn is_completed(&self) -> bool {
+        matches!(self.state, RecordState::Completed { .. })
+    }
+}
+
+/// An asynchronous deduplication store, shared by every instance of a consumer.
+///
+/// Stores are cheap-to-clone handles (like a connection pool): `#[idempotent]` clones the handle
+/// before the body runs, so the body may consume or mutably borrow whatever held it.
+///
+/// Besides the claim / complete / release protocol, a store offers the classic deduplication-cache
+/// operations [`store`](Store::store), [`get`](Store::get) and [`contains`](Store::contains).
+/// An expired record is treated everywhere as absent.
+pub trait Store: Clone + Send + Sync + 'static {
+    /// A short name for errors and traces: `"memory"`, `"redis"`, `"postgres"`...
+    fn name(&self) -> &'static str;
+
+    /// Atomically claims `key`, or returns the live record that prevents it.
+    ///
+    /// An absent or expired record (a completed one past its ttl, an in-progress one past its
+    /// lease) is replaced by an in-progress record owned by `request.owner`.
+    fn claim(
+        &self,
+        key: Key<'_>,
+        request: &ClaimRequest<'_>,
+    ) -> impl Future<Output = Result<ClaimOutcome, Error>> + Send;
+
+    /// Marks the claim of `owner` completed with `value`, kept for `ttl`.
+    ///
+    /// Succeeds when the record is absent or still belongs to `owner` (even past its lease, as
+    /// long as nobody took it over); fails with [`Error::LeaseLost`] when another owner holds it.
+    fn complete(
+        &self,
+        key: Key<'_>,
+        owner: OwnerToken,
+        value: &[u8],
+        ttl: Duration,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Deletes the in-progress record of `owner`, so that a redelivery runs again.
+    ///
+    /// Returns `false` (and changes nothing) when the record is absent or not `owner`'s.
+    fn release(
+        &self,
+        key: Key<'_>,
+        owner: OwnerToken,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// Records `value` as the completed result of `key` for `expire`, whatever was there.
+    fn store(
+        &self,
+        key: Key<'_>,
+        value: &[u8],
+        expire: Duration,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// The live record of `key`, if any.
+    fn get(&self, key: Key<'_>) -> impl Future<Output = Result<Option<Record>, Error>> + Send;
+
+    /// Whether `key` has a live record (in progress or completed).
+    fn contains(&self, key: Key<'_>) -> impl Future<Output = Result<bool, Error>> + Send {
+        async move { Ok(self.get(key).await?.is_some()) }
+    }
+
+    /// Deletes expired records and returns how many it deleted.
+    ///
+    /// Stores whose server expires records by itself (Redis) return `Ok(0)`.
+    fn purge_expired(&self) -> impl Future<Output = Result<u64, Error>> + Send {
+        async { Ok(0) }
+    }
+
+    /// Releases `owner`'s claim from a context that cannot await: a handler future dropped
+    /// mid-body (a timeout, `select!`).
+    ///
+    /// The default spawns [`release`](Store::release) on the current Tokio runtime; without one
+    /// the claim stays until its lease runs out, which loses nothing (a redelivery then takes
+    /// over). Stores that can release without I/O do it inline.
+    fn release_detached(&self, key: Key<'_>, owner: OwnerToken) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!(
+                target: "dedup",
+                store = self.name(),
+                scope = key.scope,
+                fingerprint = %key.fingerprint,
+                "handler dropped mid-body outside a Tokio runtime; its claim will expire with its lease"
+            );
+            return;
+        };
+        let store = self.clone();
+        let scope = key.scope.to_owned();
+        let fingerprint = key.fingerprint;
+        runtime.spawn(async move {
+            let key = Key::new(&scope, fingerprint);
+            if let Err(err) = store.release(key, owner).await {
+                tracing::warn!(
+                    target: "dedup",
+                    store = store.name(),
+                    scope = key.scope,
+                    fingerprint = %key.fingerprint,
+                    error = %err,
+                    "could not release the claim of a dropped handler; it will expire with its lease"
+                );
+            }
+        });
+    }
+}
+
+/// A [`Store`] that can also answer synchronously, for plain (non-`async`) handlers.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot serve a synchronous handler",
+    label = "this store has no blocking API",
+    note = "make the handler an `async fn`, or use a store that implements `BlockingStore` (`MemoryStore`, `RedisStore`)"
+)]
+pub trait BlockingStore: Store {
+    /// [`Store::claim`], blocking.
+    fn claim_blocking(
+        &self,
+        key: Key<'_>,
+        request: &ClaimRequest<'_>,
+    ) -> Result<ClaimOutcome, Error>;
+
+    /// [`Store::complete`], blocking.
+    fn complete_blocking(
+        &self,
+        key: Key<'_>,
+        owner: OwnerToken,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<(), Error>;
+
+    /// [`Store::release`], blocking.
+    fn release_blocking(&self, key: Key<'_>, owner: OwnerToken) -> Result<bool, Error>;
+
+    /// [`Store::store`], blocking.
+    fn store_blocking(&self, key: Key<'_>, value: &[u8], expire: Duration) -> Result<(), Error>;
+
+    /// [`Store::get`], blocking.
+    fn get_blocking(&self, key: Key<'_>) -> Result<Option<Record>, Error>;
+
+    /// [`Store::contains`], blocking.
+    fn contains_blocking(&self, key: Key<'_>) -> Result<bool, Error> {
+        Ok(self.get_blocking(key)?.is_some())
+    }
+
+    /// [`Store::purge_expired`], blocking.
+    fn purge_expired_blocking(&self) -> Result<u64, Error> {
+        Ok(0)
+    }
+}

@@ -18,3 +18,142 @@ pub fn fingerprint_of<T: ::serde::Serialize + ?Sized>(
 ) -> Result<Digest, Error> {
     crate::fingerprint::fingerprint_of(namespace, value).map_err(Error::from)
 }
+
+pub use crate::store::{BlockingStore, Store, StoreHandle};
+pub use ::core::time::Duration;
+
+use crate::idempotency::{Delivery, Idempotency, Outcome};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::future::Future;
+
+/// The store behind `store = <expr>` (a store, an `Arc` or a `LazyLock` of one), as an owned handle.
+pub fn handle<H: StoreHandle + ?Sized>(store: &H) -> H::Store {
+    store.handle()
+}
+
+/// The fingerprint of `key = <expr>` (or of the only parameter), computed before the body runs.
+pub fn key_of<K: Fingerprint + ?Sized>(key: &K) -> Result<Digest, Error> {
+    key.try_fingerprint()
+}
+
+/// `ttl = "24h"`-style durations are checked by the macro; this builds them.
+pub const fn seconds(secs: u64) -> Duration {
+    Duration::from_secs(secs)
+}
+
+/// Marks the return types `#[idempotent]` accepts: `Result<T, E>` (or an alias of one) with a
+/// replayable `T` and an `E` that can carry this crate's errors.
+#[diagnostic::on_unimplemented(
+    message = "`#[idempotent]` handlers must return `Result<T, E>` with `T: Serialize + DeserializeOwned` and `E: From<dedup_runtime::Error>`",
+    label = "`{Self}` is not such a `Result`",
+    note = "the `Ok` value is stored and replayed to duplicates; the error type must be able to carry `dedup_runtime::Error` (store trouble, in-progress duplicates)"
+)]
+pub trait IdempotentReturn {}
+
+impl<T: Serialize + DeserializeOwned, E: From<Error>> IdempotentReturn for Result<T, E> {}
+
+/// Emitted at the handler's return type, so that a wrong one is reported there.
+pub const fn assert_return<R: IdempotentReturn>() {}
+
+/// Everything `#[idempotent]` knows about one call, gathered before the body runs.
+#[derive(Debug)]
+pub struct Call {
+    /// `scope = "..."` or `module_path!()::fn_name`.
+    pub scope: &'static str,
+    /// The fingerprint of the key, or why it has none.
+    pub key: Result<Digest, Error>,
+    /// `ttl = ...`.
+    pub ttl: Duration,
+    /// `lease = ...`.
+    pub lease: Duration,
+    /// `correlation = ...`.
+    pub correlation: Option<String>,
+    /// `payload = ...`: the fingerprint of the whole message, for validation.
+    pub payload: Option<Result<Digest, Error>>,
+}
+
+impl Call {
+    fn prepare<S: Store>(self, store: S) -> Result<(Idempotency<S>, Digest, Option<Digest>, Option<String>), Error> {
+        let key = self.key?;
+        let payload = self.payload.transpose()?;
+        let idempotency = Idempotency::new(store, self.scope)
+            .ttl(self.ttl)
+            .lease(self.lease);
+        Ok((idempotency, key, payload, self.correlation))
+    }
+}
+
+/// The body of an `async fn` under `#[idempotent]`.
+pub async fn run_async<S, T, E, Fut>(store: S, call: Call, body: Fut) -> Result<T, E>
+where
+    S: Store,
+    T: Serialize + DeserializeOwned,
+    E: From<Error>,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let (idempotency, key, payload, correlation) = call.prepare(store)?;
+    let delivery = Delivery::new(key)
+        .correlation(correlation.as_deref())
+        .payload(payload);
+    match idempotency.execute(delivery, body).await? {
+        Outcome::Executed(value) | Outcome::Replayed(value) => Ok(value),
+        Outcome::InProgress { retry_after } => {
+            Err(E::from(idempotency.in_progress_error(&delivery, retry_after)))
+        }
+    }
+}
+
+/// The body of a plain `fn` under `#[idempotent]`.
+pub fn run_sync<S, T, E, F>(store: S, call: Call, body: F) -> Result<T, E>
+where
+    S: BlockingStore,
+    T: Serialize + DeserializeOwned,
+    E: From<Error>,
+    F: FnOnce() -> Result<T, E>,
+{
+    let (idempotency, key, payload, correlation) = call.prepare(store)?;
+    let delivery = Delivery::new(key)
+        .correlation(correlation.as_deref())
+        .payload(payload);
+    match idempotency.execute_blocking(delivery, body)? {
+        Outcome::Executed(value) | Outcome::Replayed(value) => Ok(value),
+        Outcome::InProgress { retry_after } => {
+            Err(E::from(idempotency.in_progress_error(&delivery, retry_after)))
+        }
+    }
+}
+
+/// `correlation = <expr>` accepts any `Display` value or an `Option` of one. Which of the two is
+/// picked by method resolution on `&&Probe(&value)` (autoref specialisation): the `Option` impl
+/// is found first, at one reference less, and the `Display` impl serves every other type.
+///
+/// Generated code calls it as
+/// `{ use ::dedup_runtime::__private::{CorrelationFromOption as _, CorrelationFromDisplay as _};
+///    (&&::dedup_runtime::__private::Probe(&(expr))).__dedup_correlation() }`.
+#[derive(Debug)]
+pub struct Probe<'a, T: ?Sized>(pub &'a T);
+
+/// See [`Probe`].
+pub trait CorrelationFromOption {
+    /// The correlation id, if the option holds one.
+    fn __dedup_correlation(&self) -> Option<String>;
+}
+
+impl<T: std::fmt::Display> CorrelationFromOption for &Probe<'_, Option<T>> {
+    fn __dedup_correlation(&self) -> Option<String> {
+        self.0.as_ref().map(ToString::to_string)
+    }
+}
+
+/// See [`Probe`].
+pub trait CorrelationFromDisplay {
+    /// The correlation id.
+    fn __dedup_correlation(&self) -> Option<String>;
+}
+
+impl<T: std::fmt::Display + ?Sized> CorrelationFromDisplay for Probe<'_, T> {
+    fn __dedup_correlation(&self) -> Option<String> {
+        Some(self.0.to_string())
+    }
+}

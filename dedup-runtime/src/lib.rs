@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod fingerprint;
+pub mod idempotency;
 pub mod store;
 
 #[doc(hidden)]

@@ -64,9 +64,18 @@ impl fmt::Display for Key<'_> {
 pub struct OwnerToken(u128);
 
 impl OwnerToken {
-    /// A fresh random token (UUID v4 randomness): unique across processes and machines.
+    /// A fresh token, unique across processes and machines.
+    ///
+    /// The high 64 bits are drawn once per process from the OS's randomness (UUID v4), the low
+    /// 64 bits count: a claim then costs no system call.
     pub fn random() -> Self {
-        OwnerToken(uuid::Uuid::new_v4().as_u128())
+        use std::sync::OnceLock;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static PROCESS: OnceLock<u64> = OnceLock::new();
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let process = *PROCESS.get_or_init(|| (uuid::Uuid::new_v4().as_u128() >> 64) as u64);
+        let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+        OwnerToken((u128::from(process) << 64) | u128::from(count))
     }
 
     /// The token as a number.

@@ -1,8 +1,195 @@
-//! PLACEHOLDER
+//! Procedural macros for [`dedup_runtime`](https://docs.rs/dedup-runtime): `#[derive(Fingerprint)]`
+//! and `#[idempotent]`.
+//!
+//! Use them through `dedup_runtime`, which re-exports both (its `macros` feature, on by default):
+//! `use dedup_runtime::Fingerprint;` brings the trait and the derive. This crate's version is
+//! pinned exactly by `dedup_runtime`, whose private `__private` module is all the generated code
+//! touches.
+
 use proc_macro::TokenStream;
+use syn::{DeriveInput, parse_macro_input};
 
+mod ctxt;
+mod fingerprint;
+mod idempotent;
+mod paths;
+mod symbol;
+
+/// Derives `dedup_runtime::Fingerprint`: a stable SHA-256 of the message's functional content,
+/// the same on every process, platform, compiler and language (the `fp1` encoding).
+///
+/// A field hashes as serde would serialize it, so the field values need `serde::Serialize` (the
+/// type itself need not implement it) and the type's serde attributes count: `rename`,
+/// `rename_all`, `tag`, `flatten`, `with`, `skip_serializing_if`... Field order does not count:
+/// fields hash as a map keyed by their serialized names.
+///
+/// ```ignore
+/// use dedup_runtime::Fingerprint;
+/// use serde::Serialize;
+///
+/// #[derive(Serialize, Fingerprint)]
+/// #[serde(rename_all = "camelCase")]
+/// #[fingerprint(namespace = "orders.OrderPlaced.v1")]
+/// struct OrderPlaced {
+///     order_id: u64,
+///     customer_id: uuid::Uuid,
+///     #[fingerprint(unordered)]
+///     tags: Vec<String>,
+///     /// Set by the producer on every retry: not part of the message's content.
+///     #[fingerprint(skip)]
+///     correlation_id: uuid::Uuid,
+///     #[fingerprint(skip)]
+///     sent_at: chrono::DateTime<chrono::Utc>,
+/// }
+///
+/// # fn check(a: &OrderPlaced, b: &OrderPlaced) {
+/// // Two deliveries of one order, re-sent with a new correlation id: one fingerprint.
+/// assert_eq!(a.fingerprint(), b.fingerprint());
+/// # }
+/// ```
+///
+/// # Attributes
+///
+/// On the struct or enum:
+///
+/// - `#[fingerprint(namespace = "orders.OrderPlaced.v1")]`: the domain the digest belongs to, so
+///   that two types with the same content never share a fingerprint. Defaults to the bare type
+///   name (`"OrderPlaced"`), which changes if the type is renamed: pin it in production.
+/// - `#[fingerprint(crate = path)]`: where `dedup_runtime` is, if it is renamed or re-exported.
+///
+/// On a field:
+///
+/// - `#[fingerprint(skip)]`: the field does not count (timestamps, correlation ids, retry
+///   counters). Its type need not implement `Serialize`.
+/// - `#[fingerprint(rename = "name")]`: the field counts under another name, e.g. its old name
+///   after a Rust rename, so that fingerprints stay the same. It wins over `#[serde(rename)]`.
+/// - `#[fingerprint(unordered)]`: a sequence whose order does not count (`Vec` of tags): it
+///   hashes as a set. `HashSet`/`BTreeSet` fields need nothing.
+///
+/// On an enum variant: `#[fingerprint(rename = "name")]`.
+///
+/// # serde attributes
+///
+/// The serialize side of `#[serde(...)]` is followed: on the type `rename`, `rename_all`,
+/// `rename_all_fields`, `tag`, `content`, `untagged`, `transparent` and `bound`; on variants
+/// `rename`, `rename_all`, `skip`, `skip_serializing`, `serialize_with`, `with`, `untagged` and
+/// `bound`; on fields `rename`, `skip`, `skip_serializing`, `skip_serializing_if`,
+/// `serialize_with`, `with`, `flatten` and `bound`. Deserialize-only attributes are ignored.
+/// `#[serde(into)]` and `#[serde(remote)]` are compile errors: they serialize another type, which
+/// the derive cannot follow.
+///
+/// # Generics
+///
+/// The impl requires `T: Serialize` for each type parameter used by a field that counts, as
+/// serde's derive infers it (or the bounds of `#[serde(bound(serialize = "..."))]`). A type
+/// parameter used only by skipped fields needs nothing.
+///
+/// # Errors
+///
+/// Misuse is a compile error at the offending tokens, every one of them in the same build:
+/// unknown or duplicate keys, a key in the wrong place, `skip` together with `rename` or
+/// `unordered`, an empty or non-literal namespace, unions, `#[repr(packed)]` types, and serde
+/// attributes the derive cannot follow. A counted field whose type does not implement
+/// `Serialize` is reported at that field's type.
+///
+/// At run time `try_fingerprint` fails (and `fingerprint` panics) only where the encoder refuses
+/// the value: a `Serialize` impl (or `serialize_with` fn) that returns an error, a variant serde
+/// will not serialize, nesting deeper than the encoder's limit, two map entries with one key.
 #[proc_macro_derive(Fingerprint, attributes(fingerprint))]
-pub fn derive_fingerprint(input: TokenStream) -> TokenStream { let _ = input; TokenStream::new() }
+pub fn derive_fingerprint(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    fingerprint::derive(&input).into()
+}
 
+/// Makes a message handler effectively-once: its body runs once per distinct message, and every
+/// duplicate gets the first run's `Ok` value back.
+///
+/// ```ignore
+/// use dedup_runtime::store::MemoryStore;
+/// use dedup_runtime::idempotent;
+/// use std::sync::LazyLock;
+///
+/// static STORE: LazyLock<MemoryStore> = LazyLock::new(MemoryStore::new);
+///
+/// #[idempotent(store = STORE)]
+/// fn handle(order: OrderPlaced) -> Result<Receipt, HandlerError> {
+///     // runs once per distinct `order` (by its `Fingerprint`)
+/// }
+///
+/// impl Billing {
+///     #[idempotent(store = self.store, scope = "billing.charge", ttl = "24h", lease = 30,
+///                  key = order.order_id, correlation = order.correlation_id)]
+///     async fn charge(&self, order: &OrderPlaced) -> Result<(), HandlerError> {
+///         // ...
+///     }
+/// }
+/// ```
+///
+/// Before the body runs, the handler claims the message's key in the store:
+///
+/// - **first delivery**: the body runs; its `Ok` value is recorded for `ttl` and returned;
+/// - **duplicate** (a record within its ttl): the body does not run; the recorded value is
+///   decoded and returned, and a `tracing` event names the scope, the fingerprint and both
+///   correlation ids;
+/// - **in progress** (another delivery holds the claim, within its lease): the body does not run;
+///   the handler returns `Err(E::from(Error::InProgress { .. }))`. Requeue the delivery, never
+///   acknowledge it (`Error::is_in_progress`);
+/// - **the body returns `Err` or panics**: the claim is released, so the redelivery runs again;
+///   the error is returned, the panic goes on. An `async fn` dropped mid-body (a timeout,
+///   `select!`) releases its claim too;
+/// - **store trouble** (unreachable, a record that no longer decodes, a value that cannot be
+///   stored, a lease lost to a redelivery): `Err(E::from(error))`. The body never runs without
+///   a claim; do not acknowledge the delivery.
+///
+/// # Options
+///
+/// - `store = <expr>` (required): where claims and results live, shared by every instance of
+///   the consumer. A store (`self.store`, `ctx.store`), an `Arc` of one, or a `LazyLock` /
+///   once_cell `Lazy` static of one; a `&` or `Box` needs an explicit `*`. The handle is cloned
+///   before the body runs, so the body may consume or mutably borrow what held it. A plain
+///   `fn` needs a store that can block (`BlockingStore`: `MemoryStore`, `RedisStore`); the SQL
+///   stores need an `async fn`.
+/// - `key = <expr>`: what identifies the message, any `Fingerprint` value (`key = order.id`,
+///   `key = (tenant, id)`). Defaults to the function's only parameter besides `self`; with
+///   several parameters, `key` is required. It is computed from shared borrows before the body
+///   runs.
+/// - `scope = "..."`: the name records live under. Deliveries in different scopes are
+///   independent: each scope processes a message once. Defaults to
+///   `concat!(module_path!(), "::", "<fn name>")`. **That default changes when the function is
+///   renamed or moved** (records written under the old name are then forgotten: duplicates run
+///   again), **and two methods of the same name on different types in one module share it.**
+///   Production code names its scope: `scope = "billing.charge"`. Any `&'static str` expression
+///   (a `const`) works too.
+/// - `ttl = ...`: how long a processed message is remembered (default one day,
+///   `dedup_runtime::idempotency::DEFAULT_TTL`); a redelivery after it runs the body again.
+/// - `lease = ...`: how long a claim is honoured before a redelivery may take it over (default
+///   30 seconds, `DEFAULT_LEASE`). It must be longer than the slowest run of the body; a body
+///   that outlives its lease gets `Error::LeaseLost` and its result is not recorded.
+///
+///   `ttl` and `lease` take whole seconds (`lease = 30`), a string with a unit, checked at
+///   compile time (`"500ms"`, `"90s"`, `"15m"`, `"24h"`, `"7d"`), or any expression of type
+///   `std::time::Duration` (`ttl = TTL`, `ttl = self.ttl`).
+/// - `correlation = <expr>`: the delivery's correlation id, any `Display` value or an `Option`
+///   of one. Stored with the record for audit and logged beside the first delivery's on every
+///   duplicate.
+/// - `payload = <expr>`: when `key` selects part of the message, the whole message (any
+///   `Fingerprint` value). Its fingerprint is stored with the record, and a later delivery with
+///   the same key but another payload gets `Error::PayloadMismatch` instead of another message's
+///   result.
+/// - `crate = path`: where `dedup_runtime` is, if it is renamed or re-exported.
+///
+/// # The function
+///
+/// A `fn` or an `async fn`, free or a method (`&self`, `&mut self`, `self`, `self: Arc<Self>`),
+/// generic or not, also in a trait impl (native `async fn` in traits; `#[async_trait]` is not
+/// supported). It must return `Result<T, E>` (or an alias of one, such as `anyhow::Result<T>`)
+/// with `T: Serialize + DeserializeOwned`, the value replayed to duplicates, and
+/// `E: From<dedup_runtime::Error>`. The signature, attributes and body are kept as written:
+/// `?` and `return` in the body mean what they meant.
+///
+/// Not supported, with a compile error that says so: `const fn`, `extern` functions, `impl
+/// Trait` in the return type, a plain `fn` returning a future.
 #[proc_macro_attribute]
-pub fn idempotent(args: TokenStream, item: TokenStream) -> TokenStream { let _ = args; item }
+pub fn idempotent(args: TokenStream, item: TokenStream) -> TokenStream {
+    idempotent::expand(args.into(), item.into()).into()
+}

@@ -9,6 +9,7 @@ pub use ::serde;
 pub use ::std::{option::Option, result::Result, string::String};
 
 pub use crate::error::Error;
+pub use crate::fingerprint::Unordered;
 pub use crate::fingerprint::{Digest, Fingerprint, FingerprintError};
 
 /// The canonical fingerprint of `value` under `namespace` (what `#[derive(Fingerprint)]` calls).
@@ -42,20 +43,6 @@ pub const fn seconds(secs: u64) -> Duration {
     Duration::from_secs(secs)
 }
 
-/// Marks the return types `#[idempotent]` accepts: `Result<T, E>` (or an alias of one) with a
-/// replayable `T` and an `E` that can carry this crate's errors.
-#[diagnostic::on_unimplemented(
-    message = "`#[idempotent]` handlers must return `Result<T, E>` with `T: Serialize + DeserializeOwned` and `E: From<dedup_runtime::Error>`",
-    label = "`{Self}` is not such a `Result`",
-    note = "the `Ok` value is stored and replayed to duplicates; the error type must be able to carry `dedup_runtime::Error` (store trouble, in-progress duplicates)"
-)]
-pub trait IdempotentReturn {}
-
-impl<T: Serialize + DeserializeOwned, E: From<Error>> IdempotentReturn for Result<T, E> {}
-
-/// Emitted at the handler's return type, so that a wrong one is reported there.
-pub const fn assert_return<R: IdempotentReturn>() {}
-
 /// Everything `#[idempotent]` knows about one call, gathered before the body runs.
 #[derive(Debug)]
 pub struct Call {
@@ -74,13 +61,42 @@ pub struct Call {
 }
 
 impl Call {
-    fn prepare<S: Store>(self, store: S) -> Result<(Idempotency<S>, Digest, Option<Digest>, Option<String>), Error> {
-        let key = self.key?;
-        let payload = self.payload.transpose()?;
-        let idempotency = Idempotency::new(store, self.scope)
-            .ttl(self.ttl)
-            .lease(self.lease);
-        Ok((idempotency, key, payload, self.correlation))
+    /// Fails before anything touches the store when the key or payload has no fingerprint.
+    fn prepare<S: Store>(self, store: S) -> Result<Prepared<S>, Error> {
+        Ok(Prepared {
+            key: self.key?,
+            payload: self.payload.transpose()?,
+            correlation: self.correlation,
+            idempotency: Idempotency::new(store, self.scope)
+                .ttl(self.ttl)
+                .lease(self.lease),
+        })
+    }
+}
+
+/// A [`Call`] whose fingerprints were computed.
+struct Prepared<S> {
+    idempotency: Idempotency<S>,
+    key: Digest,
+    payload: Option<Digest>,
+    correlation: Option<String>,
+}
+
+impl<S: Store> Prepared<S> {
+    fn delivery(&self) -> Delivery<'_> {
+        Delivery::new(self.key)
+            .correlation(self.correlation.as_deref())
+            .payload(self.payload)
+    }
+
+    fn answer<T, E: From<Error>>(&self, outcome: Outcome<T>) -> Result<T, E> {
+        match outcome {
+            Outcome::Executed(value) | Outcome::Replayed(value) => Ok(value),
+            Outcome::InProgress { retry_after } => Err(E::from(
+                self.idempotency
+                    .in_progress_error(&self.delivery(), retry_after),
+            )),
+        }
     }
 }
 
@@ -92,16 +108,12 @@ where
     E: From<Error>,
     Fut: Future<Output = Result<T, E>>,
 {
-    let (idempotency, key, payload, correlation) = call.prepare(store)?;
-    let delivery = Delivery::new(key)
-        .correlation(correlation.as_deref())
-        .payload(payload);
-    match idempotency.execute(delivery, body).await? {
-        Outcome::Executed(value) | Outcome::Replayed(value) => Ok(value),
-        Outcome::InProgress { retry_after } => {
-            Err(E::from(idempotency.in_progress_error(&delivery, retry_after)))
-        }
-    }
+    let prepared = call.prepare(store)?;
+    let outcome = prepared
+        .idempotency
+        .execute(prepared.delivery(), body)
+        .await?;
+    prepared.answer(outcome)
 }
 
 /// The body of a plain `fn` under `#[idempotent]`.
@@ -112,16 +124,11 @@ where
     E: From<Error>,
     F: FnOnce() -> Result<T, E>,
 {
-    let (idempotency, key, payload, correlation) = call.prepare(store)?;
-    let delivery = Delivery::new(key)
-        .correlation(correlation.as_deref())
-        .payload(payload);
-    match idempotency.execute_blocking(delivery, body)? {
-        Outcome::Executed(value) | Outcome::Replayed(value) => Ok(value),
-        Outcome::InProgress { retry_after } => {
-            Err(E::from(idempotency.in_progress_error(&delivery, retry_after)))
-        }
-    }
+    let prepared = call.prepare(store)?;
+    let outcome = prepared
+        .idempotency
+        .execute_blocking(prepared.delivery(), body)?;
+    prepared.answer(outcome)
 }
 
 /// `correlation = <expr>` accepts any `Display` value or an `Option` of one. Which of the two is
@@ -156,4 +163,65 @@ impl<T: std::fmt::Display + ?Sized> CorrelationFromDisplay for Probe<'_, T> {
     fn __dedup_correlation(&self) -> Option<String> {
         Some(self.0.to_string())
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// `#[idempotent]` expansion helpers (added with the attribute).
+
+pub use crate::idempotency::{DEFAULT_LEASE, DEFAULT_TTL};
+
+/// A handler's return type split into the value that is stored and the error that can carry
+/// [`Error`]: `Result<T, E>` or any alias of one (`anyhow::Result<T>`, `io::Result<T>`).
+///
+/// `#[idempotent]` passes the declared return type explicitly to [`run_sync_returning`] /
+/// [`run_async_returning`], spanned at the user's return type: a type that is not such a `Result`
+/// is then exactly one error, there (rather than one more for every place that expected a
+/// `Result`).
+#[diagnostic::on_unimplemented(
+    message = "`#[idempotent]` handlers must return `Result<T, E>` with `T: Serialize + DeserializeOwned` and `E: From<dedup_runtime::Error>`",
+    label = "`{Self}` is not such a `Result`",
+    note = "the `Ok` value is stored and replayed to duplicates; the error type must be able to carry `dedup_runtime::Error` (store trouble, in-progress duplicates)"
+)]
+pub trait HandlerResult: Sized {
+    /// The stored and replayed value.
+    type Ok: Serialize + DeserializeOwned;
+    /// The handler's error.
+    type Err: From<Error>;
+    /// As a plain `Result`.
+    fn into_result(self) -> Result<Self::Ok, Self::Err>;
+    /// Back from a plain `Result`.
+    fn from_result(result: Result<Self::Ok, Self::Err>) -> Self;
+}
+
+impl<T: Serialize + DeserializeOwned, E: From<Error>> HandlerResult for Result<T, E> {
+    type Ok = T;
+    type Err = E;
+    fn into_result(self) -> Self {
+        self
+    }
+    fn from_result(result: Self) -> Self {
+        result
+    }
+}
+
+/// [`run_sync`] with the handler's return type `R` given explicitly (see [`HandlerResult`]).
+///
+/// The store and the body are `impl Trait` arguments, so that `R` alone is named and an
+/// unsuitable store is reported at the argument, i.e. at `store = ...`.
+pub fn run_sync_returning<R: HandlerResult>(
+    store: impl BlockingStore,
+    call: Call,
+    body: impl FnOnce() -> R,
+) -> R {
+    R::from_result(run_sync(store, call, move || body().into_result()))
+}
+
+/// [`run_async`] with the handler's return type `R` given explicitly (see [`HandlerResult`]).
+pub async fn run_async_returning<R: HandlerResult>(
+    store: impl Store,
+    call: Call,
+    body: impl Future<Output = R>,
+) -> R {
+    use futures_util::FutureExt as _;
+    R::from_result(run_async(store, call, body.map(R::into_result)).await)
 }

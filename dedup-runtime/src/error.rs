@@ -20,7 +20,9 @@ pub enum Error {
     ///
     /// The body did not run. Requeue the delivery, ideally after `retry_after`: reporting it as
     /// done would lose the message if the first attempt then fails.
-    #[error("message {fingerprint} in scope `{scope}` is being processed by another delivery; retry later")]
+    #[error(
+        "message {fingerprint} in scope `{scope}` is being processed by another delivery; retry later"
+    )]
     InProgress {
         /// The scope the claim lives in.
         scope: String,
@@ -65,7 +67,9 @@ pub enum Error {
     },
 
     /// A stored result no longer decodes into the handler's return type (the type changed).
-    #[error("the stored result of message {fingerprint} in scope `{scope}` no longer decodes: {reason}")]
+    #[error(
+        "the stored result of message {fingerprint} in scope `{scope}` no longer decodes: {reason}"
+    )]
     Decode {
         /// The scope of the handler.
         scope: String,
@@ -78,7 +82,9 @@ pub enum Error {
     /// This delivery's claim was taken over (its lease ran out) before it could complete or release.
     ///
     /// The body ran, but its result was not recorded: the delivery must not be acknowledged.
-    #[error("the claim on message {fingerprint} in scope `{scope}` was lost (its lease ran out and another delivery took it over)")]
+    #[error(
+        "the claim on message {fingerprint} in scope `{scope}` was lost (its lease ran out and another delivery took it over)"
+    )]
     LeaseLost {
         /// The scope of the claim.
         scope: String,
@@ -87,7 +93,9 @@ pub enum Error {
     },
 
     /// The key matched a record made for a message with a different payload fingerprint.
-    #[error("key {fingerprint} in scope `{scope}` was first used by a different message (payload {stored}, this one {current})")]
+    #[error(
+        "key {fingerprint} in scope `{scope}` was first used by a different message (payload {stored}, this one {current})"
+    )]
     PayloadMismatch {
         /// The scope.
         scope: String,
@@ -145,5 +153,21 @@ impl Error {
             store,
             reason: reason.into(),
         }
+    }
+}
+
+/// Lets handlers return `std::io::Result<T>`: the dedup error travels inside the `io::Error`
+/// (get it back with `io_error.get_ref().and_then(|e| e.downcast_ref::<dedup_runtime::Error>())`).
+///
+/// An in-progress duplicate maps to [`std::io::ErrorKind::ResourceBusy`], an unreachable store to
+/// [`std::io::ErrorKind::NotConnected`], everything else to [`std::io::ErrorKind::Other`].
+impl From<Error> for std::io::Error {
+    fn from(err: Error) -> Self {
+        let kind = match err {
+            Error::InProgress { .. } => std::io::ErrorKind::ResourceBusy,
+            Error::Store { .. } => std::io::ErrorKind::NotConnected,
+            _ => std::io::ErrorKind::Other,
+        };
+        std::io::Error::new(kind, err)
     }
 }

@@ -10,7 +10,7 @@ mod error;
 mod impls;
 
 pub use self::digest::{Digest, ParseDigestError};
-pub use self::encoder::{MAX_DEPTH, encode, fingerprint_of};
+pub use self::encoder::{MAX_DEPTH, Unordered, encode, fingerprint_of};
 pub use self::error::FingerprintError;
 
 /// The namespace under which the std types of [`impls`](self) hash: a key expression such as

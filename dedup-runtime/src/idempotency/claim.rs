@@ -58,7 +58,10 @@ impl<S: Store> Claim<S> {
     /// faithfully, when the store fails, or with [`Error::LeaseLost`] when the lease ran out and
     /// another delivery took the claim over. In the first two cases the claim is released, so a
     /// redelivery runs again instead of waiting for the lease.
-    pub async fn complete<T: Serialize + DeserializeOwned>(mut self, value: &T) -> Result<(), Error> {
+    pub async fn complete<T: Serialize + DeserializeOwned>(
+        mut self,
+        value: &T,
+    ) -> Result<(), Error> {
         self.settled = true;
         let encoded = match encode_result(&self.scope, value) {
             Ok(encoded) => encoded,
@@ -118,7 +121,10 @@ impl<S: Store> Claim<S> {
 
 impl<S: BlockingStore> Claim<S> {
     /// [`complete`](Claim::complete) for synchronous code.
-    pub fn complete_blocking<T: Serialize + DeserializeOwned>(mut self, value: &T) -> Result<(), Error> {
+    pub fn complete_blocking<T: Serialize + DeserializeOwned>(
+        mut self,
+        value: &T,
+    ) -> Result<(), Error> {
         self.settled = true;
         let encoded = match encode_result(&self.scope, value) {
             Ok(encoded) => encoded,
@@ -178,7 +184,10 @@ impl<S: Store> fmt::Debug for Claim<S> {
 /// JSON keeps stored results readable in the database for audit, and is what every language
 /// reads. It writes a non-finite float as `null`, which would then fail every replay; decoding
 /// the bytes once here turns that into an error while the first delivery is still unacknowledged.
-fn encode_result<T: Serialize + DeserializeOwned>(scope: &str, value: &T) -> Result<Vec<u8>, Error> {
+fn encode_result<T: Serialize + DeserializeOwned>(
+    scope: &str,
+    value: &T,
+) -> Result<Vec<u8>, Error> {
     let encoded = serde_json::to_vec(value).map_err(|err| Error::Encode {
         scope: scope.to_owned(),
         reason: err.to_string(),

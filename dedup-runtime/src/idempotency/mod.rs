@@ -20,7 +20,9 @@
 //! assert!(matches!(outcome, Outcome::Executed(_)));
 //!
 //! // The broker delivers it again: the body does not run, the first result comes back.
-//! let again = charges.execute(delivery, async { unreachable!() }).await?;
+//! let again = charges
+//!     .execute(delivery, async { Err::<String, Error>(unreachable!("a duplicate never runs")) })
+//!     .await?;
 //! assert_eq!(again, Outcome::Replayed("charged order 42".to_owned()));
 //! # Ok(()) }
 //! ```
@@ -49,7 +51,9 @@ use serde::de::DeserializeOwned;
 pub use self::claim::{Claim, Replay};
 pub use self::delivery::Delivery;
 use crate::Error;
-use crate::store::{BlockingStore, ClaimOutcome, ClaimRequest, Key, OwnerToken, RecordState, Store};
+use crate::store::{
+    BlockingStore, ClaimOutcome, ClaimRequest, Key, OwnerToken, RecordState, Store,
+};
 
 /// How long a completed record is remembered when `ttl` is not given: one day, longer than the
 /// redelivery window of most brokers' default settings. Choose it against yours (see the guide).
@@ -166,7 +170,11 @@ impl<S: Store> Idempotency<S> {
     /// panics, the claim is released (so a redelivery runs again) and the error or panic goes on.
     /// When the `Ok` value cannot be recorded, the error is returned: the delivery must not be
     /// acknowledged although the body ran.
-    pub async fn execute<T, E, Fut>(&self, delivery: Delivery<'_>, body: Fut) -> Result<Outcome<T>, E>
+    pub async fn execute<T, E, Fut>(
+        &self,
+        delivery: Delivery<'_>,
+        body: Fut,
+    ) -> Result<Outcome<T>, E>
     where
         Fut: Future<Output = Result<T, E>>,
         T: Serialize + DeserializeOwned,
@@ -268,7 +276,11 @@ impl<S: Store> Idempotency<S> {
     }
 
     /// The [`Error::InProgress`] for `delivery`, for callers that turn an outcome into an error.
-    pub fn in_progress_error(&self, delivery: &Delivery<'_>, retry_after: Option<Duration>) -> Error {
+    pub fn in_progress_error(
+        &self,
+        delivery: &Delivery<'_>,
+        retry_after: Option<Duration>,
+    ) -> Error {
         Error::InProgress {
             scope: self.scope.to_string(),
             fingerprint: delivery.key(),
@@ -289,7 +301,11 @@ impl<S: BlockingStore> Idempotency<S> {
     }
 
     /// [`execute`](Idempotency::execute) for synchronous code: `body` runs at most once per key.
-    pub fn execute_blocking<T, E, F>(&self, delivery: Delivery<'_>, body: F) -> Result<Outcome<T>, E>
+    pub fn execute_blocking<T, E, F>(
+        &self,
+        delivery: Delivery<'_>,
+        body: F,
+    ) -> Result<Outcome<T>, E>
     where
         F: FnOnce() -> Result<T, E>,
         T: Serialize + DeserializeOwned,

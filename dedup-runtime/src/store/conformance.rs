@@ -20,7 +20,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{BlockingStore, ClaimOutcome, ClaimRequest, Key, OwnerToken, Record, RecordState, Store};
+use super::{
+    BlockingStore, ClaimOutcome, ClaimRequest, Key, OwnerToken, Record, RecordState, Store,
+};
 use crate::{Digest, Error};
 
 /// Moves the clock a store judges expiry by.
@@ -114,7 +116,12 @@ fn request(owner: OwnerToken, lease: Duration) -> ClaimRequest<'static> {
     }
 }
 
-async fn claim<S: Store>(store: &S, key: Key<'_>, owner: OwnerToken, lease: Duration) -> ClaimOutcome {
+async fn claim<S: Store>(
+    store: &S,
+    key: Key<'_>,
+    owner: OwnerToken,
+    lease: Duration,
+) -> ClaimOutcome {
     store
         .claim(key, &request(owner, lease))
         .await
@@ -140,13 +147,23 @@ pub async fn claim_absent_acquires<S: Store>(store: S, _time: &dyn Time) {
         correlation: Some("corr-1"),
         payload: Some(payload),
     };
-    assert_eq!(store.claim(key, &req).await.unwrap(), ClaimOutcome::Acquired);
-    let record = store.get(key).await.unwrap().expect("the claim left no record");
+    assert_eq!(
+        store.claim(key, &req).await.unwrap(),
+        ClaimOutcome::Acquired
+    );
+    let record = store
+        .get(key)
+        .await
+        .unwrap()
+        .expect("the claim left no record");
     assert_eq!(record.state, RecordState::InProgress { owner });
     assert_eq!(record.correlation.as_deref(), Some("corr-1"));
     assert_eq!(record.payload, Some(payload));
     if let Some(left) = record.expires_in {
-        assert!(left <= LONG, "the lease left ({left:?}) exceeds the lease given");
+        assert!(
+            left <= LONG,
+            "the lease left ({left:?}) exceeds the lease given"
+        );
     }
     assert!(store.contains(key).await.unwrap());
 }
@@ -172,19 +189,27 @@ pub async fn concurrent_claims_elect_one<S: Store>(store: S, _time: &dyn Time) {
             ClaimOutcome::Acquired => winners.push(owner),
             ClaimOutcome::Existing(record) => match record.state {
                 RecordState::InProgress { owner } => seen_owners.push(owner),
-                RecordState::Completed { .. } => panic!("nobody completed, yet a record is completed"),
+                RecordState::Completed { .. } => {
+                    panic!("nobody completed, yet a record is completed")
+                }
             },
         }
     }
     assert_eq!(winners.len(), 1, "exactly one concurrent claim must win");
-    assert!(seen_owners.iter().all(|o| *o == winners[0]), "losers must see the winner's claim");
+    assert!(
+        seen_owners.iter().all(|o| *o == winners[0]),
+        "losers must see the winner's claim"
+    );
 }
 
 /// A claim on a key in progress within its lease returns the record and changes nothing.
 pub async fn claim_in_progress_returns_record<S: Store>(store: S, _time: &dyn Time) {
     let key = Key::new(SCOPE, fingerprint("claim_in_progress_returns_record", 0));
     let first = OwnerToken::random();
-    assert_eq!(claim(&store, key, first, LONG).await, ClaimOutcome::Acquired);
+    assert_eq!(
+        claim(&store, key, first, LONG).await,
+        ClaimOutcome::Acquired
+    );
     let record = expect_existing(claim(&store, key, OwnerToken::random(), LONG).await);
     assert_eq!(record.state, RecordState::InProgress { owner: first });
     if let Some(left) = record.expires_in {
@@ -201,12 +226,25 @@ pub async fn complete_then_replay<S: Store>(store: S, _time: &dyn Time) {
     for (i, value) in values.iter().enumerate() {
         let key = Key::new(SCOPE, fingerprint("complete_then_replay", i as u64));
         let owner = OwnerToken::random();
-        assert_eq!(claim(&store, key, owner, LONG).await, ClaimOutcome::Acquired);
+        assert_eq!(
+            claim(&store, key, owner, LONG).await,
+            ClaimOutcome::Acquired
+        );
         store.complete(key, owner, value, LONG).await.unwrap();
         let record = expect_existing(claim(&store, key, OwnerToken::random(), LONG).await);
-        assert_eq!(record.state, RecordState::Completed { value: value.to_vec() });
+        assert_eq!(
+            record.state,
+            RecordState::Completed {
+                value: value.to_vec()
+            }
+        );
         let got = store.get(key).await.unwrap().unwrap();
-        assert_eq!(got.state, RecordState::Completed { value: value.to_vec() });
+        assert_eq!(
+            got.state,
+            RecordState::Completed {
+                value: value.to_vec()
+            }
+        );
     }
 }
 
@@ -221,7 +259,10 @@ pub async fn complete_keeps_audit_fields<S: Store>(store: S, _time: &dyn Time) {
         correlation: Some("first-corr"),
         payload: Some(payload),
     };
-    assert_eq!(store.claim(key, &req).await.unwrap(), ClaimOutcome::Acquired);
+    assert_eq!(
+        store.claim(key, &req).await.unwrap(),
+        ClaimOutcome::Acquired
+    );
     store.complete(key, owner, b"42", LONG).await.unwrap();
     let record = store.get(key).await.unwrap().unwrap();
     assert!(record.is_completed());
@@ -233,11 +274,17 @@ pub async fn complete_keeps_audit_fields<S: Store>(store: S, _time: &dyn Time) {
 pub async fn release_allows_reclaim<S: Store>(store: S, _time: &dyn Time) {
     let key = Key::new(SCOPE, fingerprint("release_allows_reclaim", 0));
     let owner = OwnerToken::random();
-    assert_eq!(claim(&store, key, owner, LONG).await, ClaimOutcome::Acquired);
+    assert_eq!(
+        claim(&store, key, owner, LONG).await,
+        ClaimOutcome::Acquired
+    );
     assert!(store.release(key, owner).await.unwrap());
     assert!(store.get(key).await.unwrap().is_none());
     assert!(!store.contains(key).await.unwrap());
-    assert_eq!(claim(&store, key, OwnerToken::random(), LONG).await, ClaimOutcome::Acquired);
+    assert_eq!(
+        claim(&store, key, OwnerToken::random(), LONG).await,
+        ClaimOutcome::Acquired
+    );
 }
 
 /// Another owner can neither release nor complete a live claim; the record is untouched.
@@ -245,7 +292,10 @@ pub async fn strangers_are_fenced<S: Store>(store: S, _time: &dyn Time) {
     let key = Key::new(SCOPE, fingerprint("strangers_are_fenced", 0));
     let owner = OwnerToken::random();
     let stranger = OwnerToken::random();
-    assert_eq!(claim(&store, key, owner, LONG).await, ClaimOutcome::Acquired);
+    assert_eq!(
+        claim(&store, key, owner, LONG).await,
+        ClaimOutcome::Acquired
+    );
     assert!(!store.release(key, stranger).await.unwrap());
     let err = store.complete(key, stranger, b"1", LONG).await.unwrap_err();
     assert!(matches!(err, Error::LeaseLost { .. }), "got {err:?}");
@@ -257,7 +307,12 @@ pub async fn strangers_are_fenced<S: Store>(store: S, _time: &dyn Time) {
     let err = store.complete(key, stranger, b"3", LONG).await.unwrap_err();
     assert!(matches!(err, Error::LeaseLost { .. }), "got {err:?}");
     let record = store.get(key).await.unwrap().unwrap();
-    assert_eq!(record.state, RecordState::Completed { value: b"2".to_vec() });
+    assert_eq!(
+        record.state,
+        RecordState::Completed {
+            value: b"2".to_vec()
+        }
+    );
 }
 
 /// When the lease runs out a redelivery takes over; the stale owner's complete fails and its
@@ -265,42 +320,76 @@ pub async fn strangers_are_fenced<S: Store>(store: S, _time: &dyn Time) {
 pub async fn lease_expiry_allows_takeover<S: Store>(store: S, time: &dyn Time) {
     let key = Key::new(SCOPE, fingerprint("lease_expiry_allows_takeover", 0));
     let stale = OwnerToken::random();
-    assert_eq!(claim(&store, key, stale, SHORT).await, ClaimOutcome::Acquired);
+    assert_eq!(
+        claim(&store, key, stale, SHORT).await,
+        ClaimOutcome::Acquired
+    );
     time.advance(SHORT).await;
     let fresh = OwnerToken::random();
-    assert_eq!(claim(&store, key, fresh, LONG).await, ClaimOutcome::Acquired);
-    let err = store.complete(key, stale, b"stale", LONG).await.unwrap_err();
+    assert_eq!(
+        claim(&store, key, fresh, LONG).await,
+        ClaimOutcome::Acquired
+    );
+    let err = store
+        .complete(key, stale, b"stale", LONG)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::LeaseLost { .. }), "got {err:?}");
     assert!(!store.release(key, stale).await.unwrap());
     let record = store.get(key).await.unwrap().unwrap();
     assert_eq!(record.state, RecordState::InProgress { owner: fresh });
     store.complete(key, fresh, b"fresh", LONG).await.unwrap();
     let record = store.get(key).await.unwrap().unwrap();
-    assert_eq!(record.state, RecordState::Completed { value: b"fresh".to_vec() });
+    assert_eq!(
+        record.state,
+        RecordState::Completed {
+            value: b"fresh".to_vec()
+        }
+    );
 }
 
 /// An owner whose lease ran out may still complete when nobody took the claim over.
 pub async fn late_complete_without_takeover_succeeds<S: Store>(store: S, time: &dyn Time) {
-    let key = Key::new(SCOPE, fingerprint("late_complete_without_takeover_succeeds", 0));
+    let key = Key::new(
+        SCOPE,
+        fingerprint("late_complete_without_takeover_succeeds", 0),
+    );
     let owner = OwnerToken::random();
-    assert_eq!(claim(&store, key, owner, SHORT).await, ClaimOutcome::Acquired);
+    assert_eq!(
+        claim(&store, key, owner, SHORT).await,
+        ClaimOutcome::Acquired
+    );
     time.advance(SHORT).await;
     store.complete(key, owner, b"late", LONG).await.unwrap();
     let record = expect_existing(claim(&store, key, OwnerToken::random(), LONG).await);
-    assert_eq!(record.state, RecordState::Completed { value: b"late".to_vec() });
+    assert_eq!(
+        record.state,
+        RecordState::Completed {
+            value: b"late".to_vec()
+        }
+    );
 }
 
 /// After its ttl a completed message is new again.
 pub async fn ttl_expiry_makes_message_new<S: Store>(store: S, time: &dyn Time) {
     let key = Key::new(SCOPE, fingerprint("ttl_expiry_makes_message_new", 0));
     let owner = OwnerToken::random();
-    assert_eq!(claim(&store, key, owner, LONG).await, ClaimOutcome::Acquired);
+    assert_eq!(
+        claim(&store, key, owner, LONG).await,
+        ClaimOutcome::Acquired
+    );
     store.complete(key, owner, b"v", SHORT).await.unwrap();
     assert!(store.contains(key).await.unwrap());
     time.advance(SHORT).await;
-    assert!(store.get(key).await.unwrap().is_none(), "an expired record must read as absent");
+    assert!(
+        store.get(key).await.unwrap().is_none(),
+        "an expired record must read as absent"
+    );
     assert!(!store.contains(key).await.unwrap());
-    assert_eq!(claim(&store, key, OwnerToken::random(), LONG).await, ClaimOutcome::Acquired);
+    assert_eq!(
+        claim(&store, key, OwnerToken::random(), LONG).await,
+        ClaimOutcome::Acquired
+    );
 }
 
 /// Scopes are independent: each processes a message once.
@@ -309,11 +398,20 @@ pub async fn scopes_are_independent<S: Store>(store: S, _time: &dyn Time) {
     let a = Key::new("conformance.a", fp);
     let b = Key::new("conformance.b", fp);
     let owner_a = OwnerToken::random();
-    assert_eq!(claim(&store, a, owner_a, LONG).await, ClaimOutcome::Acquired);
-    assert_eq!(claim(&store, b, OwnerToken::random(), LONG).await, ClaimOutcome::Acquired);
+    assert_eq!(
+        claim(&store, a, owner_a, LONG).await,
+        ClaimOutcome::Acquired
+    );
+    assert_eq!(
+        claim(&store, b, OwnerToken::random(), LONG).await,
+        ClaimOutcome::Acquired
+    );
     store.complete(a, owner_a, b"a", LONG).await.unwrap();
     let record_b = store.get(b).await.unwrap().unwrap();
-    assert!(!record_b.is_completed(), "completing in one scope must not touch another");
+    assert!(
+        !record_b.is_completed(),
+        "completing in one scope must not touch another"
+    );
 }
 
 /// The classic cache operations: `store`, `get`, `contains`; `store` overwrites what was there.
@@ -324,34 +422,67 @@ pub async fn store_get_contains<S: Store>(store: S, time: &dyn Time) {
     store.store(key, b"cached", LONG).await.unwrap();
     assert!(store.contains(key).await.unwrap());
     let record = store.get(key).await.unwrap().unwrap();
-    assert_eq!(record.state, RecordState::Completed { value: b"cached".to_vec() });
+    assert_eq!(
+        record.state,
+        RecordState::Completed {
+            value: b"cached".to_vec()
+        }
+    );
     // A duplicate claim replays what `store` recorded.
     let record = expect_existing(claim(&store, key, OwnerToken::random(), LONG).await);
-    assert_eq!(record.state, RecordState::Completed { value: b"cached".to_vec() });
+    assert_eq!(
+        record.state,
+        RecordState::Completed {
+            value: b"cached".to_vec()
+        }
+    );
 
     let overwritten = Key::new(SCOPE, fingerprint("store_get_contains", 1));
-    assert_eq!(claim(&store, overwritten, OwnerToken::random(), LONG).await, ClaimOutcome::Acquired);
+    assert_eq!(
+        claim(&store, overwritten, OwnerToken::random(), LONG).await,
+        ClaimOutcome::Acquired
+    );
     store.store(overwritten, b"forced", SHORT).await.unwrap();
     let record = store.get(overwritten).await.unwrap().unwrap();
-    assert_eq!(record.state, RecordState::Completed { value: b"forced".to_vec() });
+    assert_eq!(
+        record.state,
+        RecordState::Completed {
+            value: b"forced".to_vec()
+        }
+    );
     time.advance(SHORT).await;
-    assert!(!store.contains(overwritten).await.unwrap(), "`store` must honour its expiry");
+    assert!(
+        !store.contains(overwritten).await.unwrap(),
+        "`store` must honour its expiry"
+    );
 }
 
 /// `purge_expired` deletes only expired records and never more than there are.
 pub async fn purge_keeps_live_records<S: Store>(store: S, time: &dyn Time) {
     let live = Key::new(SCOPE, fingerprint("purge_keeps_live_records", 0));
     let claimed = Key::new(SCOPE, fingerprint("purge_keeps_live_records", 1));
-    let expiring: Vec<Digest> = (2..6).map(|i| fingerprint("purge_keeps_live_records", i)).collect();
+    let expiring: Vec<Digest> = (2..6)
+        .map(|i| fingerprint("purge_keeps_live_records", i))
+        .collect();
     store.store(live, b"live", LONG).await.unwrap();
     let owner = OwnerToken::random();
-    assert_eq!(claim(&store, claimed, owner, LONG).await, ClaimOutcome::Acquired);
+    assert_eq!(
+        claim(&store, claimed, owner, LONG).await,
+        ClaimOutcome::Acquired
+    );
     for fp in &expiring {
-        store.store(Key::new(SCOPE, *fp), b"old", SHORT).await.unwrap();
+        store
+            .store(Key::new(SCOPE, *fp), b"old", SHORT)
+            .await
+            .unwrap();
     }
     time.advance(SHORT).await;
     let purged = store.purge_expired().await.unwrap();
-    assert!(purged <= expiring.len() as u64, "purged {purged} records, only {} had expired", expiring.len());
+    assert!(
+        purged <= expiring.len() as u64,
+        "purged {purged} records, only {} had expired",
+        expiring.len()
+    );
     assert!(store.contains(live).await.unwrap());
     let record = store.get(claimed).await.unwrap().unwrap();
     assert_eq!(record.state, RecordState::InProgress { owner });
@@ -371,7 +502,10 @@ pub async fn many_distinct_messages<S: Store>(store: S, _time: &dyn Time) {
                 let owner = OwnerToken::random();
                 let outcome = claim(&*store, key, owner, LONG).await;
                 assert_eq!(outcome, ClaimOutcome::Acquired, "message {i}");
-                store.complete(key, owner, &i.to_be_bytes(), LONG).await.unwrap();
+                store
+                    .complete(key, owner, &i.to_be_bytes(), LONG)
+                    .await
+                    .unwrap();
             })
         })
         .collect();
@@ -381,7 +515,12 @@ pub async fn many_distinct_messages<S: Store>(store: S, _time: &dyn Time) {
     for i in 0..200u64 {
         let key = Key::new(SCOPE, fingerprint("many_distinct_messages", i));
         let record = store.get(key).await.unwrap().unwrap();
-        assert_eq!(record.state, RecordState::Completed { value: i.to_be_bytes().to_vec() });
+        assert_eq!(
+            record.state,
+            RecordState::Completed {
+                value: i.to_be_bytes().to_vec()
+            }
+        );
     }
 }
 

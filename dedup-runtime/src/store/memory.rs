@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry as MapEntry;
 
-use super::{BlockingStore, ClaimOutcome, ClaimRequest, Key, OwnerToken, Record, RecordState, Store};
+use super::{
+    BlockingStore, ClaimOutcome, ClaimRequest, Key, OwnerToken, Record, RecordState, Store,
+};
 use crate::{Digest, Error};
 
 /// A monotonic time source for [`MemoryStore`] expiry.
@@ -142,7 +144,7 @@ impl MemoryStoreBuilder {
 
     /// The store.
     pub fn build(self) -> MemoryStore {
-        let first_purge = self.clock.now() + self.purge_every;
+        let first_purge = self.clock.now().saturating_add(self.purge_every);
         MemoryStore {
             inner: Arc::new(Inner {
                 map: DashMap::new(),
@@ -198,7 +200,7 @@ impl MemoryStore {
         if nanos(now) < due {
             return;
         }
-        let next = nanos(now + self.inner.purge_every);
+        let next = nanos(now.saturating_add(self.inner.purge_every));
         if self
             .inner
             .next_purge_nanos
@@ -246,9 +248,9 @@ impl MemoryStore {
             completed.truncate(batch);
         }
         for (expires_at, key) in completed {
-            self.inner
-                .map
-                .remove_if(&key, |_, e| e.state_is_completed() && e.expires_at == expires_at);
+            self.inner.map.remove_if(&key, |_, e| {
+                e.state_is_completed() && e.expires_at == expires_at
+            });
         }
     }
 
@@ -261,7 +263,7 @@ impl MemoryStore {
             },
             correlation: request.correlation.map(Into::into),
             payload: request.payload,
-            expires_at: now + request.lease,
+            expires_at: now.saturating_add(request.lease),
         };
         if !self.inner.map.contains_key(&Self::map_key(key)) {
             self.make_room(now);
@@ -296,7 +298,7 @@ impl MemoryStore {
             },
             correlation,
             payload,
-            expires_at: now + ttl,
+            expires_at: now.saturating_add(ttl),
         };
         match self.inner.map.entry(Self::map_key(key)) {
             MapEntry::Occupied(mut occupied) => {
@@ -339,7 +341,7 @@ impl MemoryStore {
                 },
                 correlation: None,
                 payload: None,
-                expires_at: now + expire,
+                expires_at: now.saturating_add(expire),
             },
         );
     }
@@ -403,7 +405,11 @@ impl Store for MemoryStore {
 }
 
 impl BlockingStore for MemoryStore {
-    fn claim_blocking(&self, key: Key<'_>, request: &ClaimRequest<'_>) -> Result<ClaimOutcome, Error> {
+    fn claim_blocking(
+        &self,
+        key: Key<'_>,
+        request: &ClaimRequest<'_>,
+    ) -> Result<ClaimOutcome, Error> {
         Ok(self.claim_now(key, request))
     }
 

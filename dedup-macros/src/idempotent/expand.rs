@@ -1,0 +1,266 @@
+//! The expansion: the same function, whose body claims the message before running the original
+//! body, records its `Ok` value, and replays that value to duplicates.
+//!
+//! ```text
+//! #[attrs] #vis #sig {
+//!     #![inner attrs]
+//!     let __dedup_call = __private::Call { scope, key: __private::key_of(&(key)), ttl, lease,
+//!                                          correlation, payload };
+//!     // sync:
+//!     __private::run_sync_returning::<Ret>(__private::handle(&(store)), __dedup_call, move || -> Ret {
+//!         body
+//!     })
+//!     // async:
+//!     __private::run_async_returning::<Ret>(__private::handle(&(store)), __dedup_call, async move {
+//!         fake_return_edge; { body }
+//!     }).await
+//! }
+//! ```
+//!
+//! Every user expression is evaluated before the body, from shared borrows, at its own span, so
+//! the body may then consume or mutably borrow what it came from, and a type error points at the
+//! option that caused it. The return type is the explicit type argument of `run_*_returning`, so a
+//! return type that is not a storable `Result` is one error, at the return type.
+
+use proc_macro2::{Delimiter, Group, Ident, Literal, Punct, Spacing, Span, TokenStream, TokenTree};
+use quote::{ToTokens, quote, quote_spanned};
+use syn::ext::IdentExt as _;
+use syn::spanned::Spanned as _;
+
+use super::item::MaybeItemFn;
+use super::valid::{DurationArg, Handler, Key, Scope, Unit};
+use crate::paths;
+
+/// The function, rewritten.
+pub(super) fn expand(item: &MaybeItemFn, handler: &Handler<'_>) -> TokenStream {
+    let private = &paths::private_in(handler.krate);
+    let MaybeItemFn {
+        outer_attrs,
+        inner_attrs,
+        vis,
+        sig,
+        body,
+    } = item;
+    let ret = handler.ret;
+
+    let call_var = local("__dedup_call", Span::call_site());
+    let (ttl_stmt, ttl) = duration(private, &handler.ttl, "__dedup_ttl", quote!(DEFAULT_TTL));
+    let (lease_stmt, lease) = duration(
+        private,
+        &handler.lease,
+        "__dedup_lease",
+        quote!(DEFAULT_LEASE),
+    );
+    let scope = scope(private, &handler.scope);
+    let key = key(private, &handler.key);
+    let correlation = correlation(private, handler.correlation);
+    let payload = payload(private, handler.payload);
+    // Inline in the call, so that a store that does not fit the handler (no blocking API) is
+    // reported at `store = ...`. Arguments are evaluated in order: the handle is taken before the
+    // closure or async block takes the parameters.
+    let store = call_at(private, "handle", handler.store);
+
+    // The run call is located at the tokens its likely errors are about: an `async fn`'s at the
+    // return type (`R: HandlerResult`, checked by the call and its `.await` too), a plain `fn`'s
+    // at the store (`S: BlockingStore`).
+    let run = if sig.asyncness.is_some() {
+        let fake_return_edge = fake_return_edge(ret);
+        let (first, last) = first_and_last_span(&ret.to_token_stream());
+        let path = respan(&quote!(#private::run_async_returning), first);
+        let args = parens(
+            quote! {
+                #store, #call_var, async move {
+                    #fake_return_edge
+                    { #body }
+                }
+            },
+            last,
+        );
+        let await_ = quote_spanned!(last=> .await);
+        quote!(#path::<#ret> #args #await_)
+    } else {
+        let (first, last) = first_and_last_span(&handler.store.to_token_stream());
+        let path = respan(&quote!(#private::run_sync_returning), first);
+        let args = parens(
+            quote! {
+                #store, #call_var, move || -> #ret {
+                    #body
+                }
+            },
+            last,
+        );
+        quote!(#path::<#ret> #args)
+    };
+
+    quote! {
+        #(#outer_attrs)*
+        #vis #sig {
+            #(#inner_attrs)*
+            #ttl_stmt
+            #lease_stmt
+            let #call_var = #private::Call {
+                scope: #scope,
+                key: #key,
+                ttl: #ttl,
+                lease: #lease,
+                correlation: #correlation,
+                payload: #payload,
+            };
+            #run
+        }
+    }
+}
+
+/// `__private::func(&(expr))`, located exactly at `expr` for errors: the path and `&` at its
+/// first token, the parentheses at its last (rustc spans an expression from its first token to
+/// its closing delimiter).
+fn call_at(private: &TokenStream, func: &str, expr: &dyn ToTokens) -> TokenStream {
+    let tokens = expr.to_token_stream();
+    let (first, last) = first_and_last_span(&tokens);
+    let path = respan(private, first);
+    let func = Ident::new(func, first);
+    let mut borrowed = TokenStream::new();
+    let mut amp = Punct::new('&', Spacing::Alone);
+    amp.set_span(first);
+    borrowed.extend([TokenTree::Punct(amp), parens(tokens, last)]);
+    let args = parens(borrowed, last);
+    quote_spanned!(first=> #path::#func #args)
+}
+
+fn parens(tokens: TokenStream, span: Span) -> TokenTree {
+    let mut group = Group::new(Delimiter::Parenthesis, tokens);
+    group.set_span(span);
+    TokenTree::Group(group)
+}
+
+fn first_and_last_span(tokens: &TokenStream) -> (Span, Span) {
+    let mut iter = tokens.clone().into_iter();
+    let first = iter.next().map_or_else(Span::call_site, |tt| tt.span());
+    let last = match iter.last() {
+        Some(TokenTree::Group(group)) => group.span_close(),
+        Some(tt) => tt.span(),
+        None => first,
+    };
+    (first, last)
+}
+
+/// `tokens` (a path) with every token at `span`.
+fn respan(tokens: &TokenStream, span: Span) -> TokenStream {
+    tokens
+        .clone()
+        .into_iter()
+        .map(|mut tt| {
+            if let TokenTree::Group(group) = &tt {
+                let mut new = Group::new(group.delimiter(), respan(&group.stream(), span));
+                new.set_span(span);
+                tt = TokenTree::Group(new);
+            } else {
+                tt.set_span(span);
+            }
+            tt
+        })
+        .collect()
+}
+
+/// A generated local: located at `span` for errors, invisible to the user's body (mixed-site
+/// hygiene, as `macro_rules!` locals).
+fn local(name: &str, span: Span) -> Ident {
+    Ident::new(name, span.resolved_at(Span::mixed_site()))
+}
+
+fn scope(private: &TokenStream, scope: &Scope<'_>) -> TokenStream {
+    match scope {
+        Scope::Given(expr) => quote!(#expr),
+        Scope::Default(fn_name) => {
+            let name = Literal::string(&fn_name.unraw().to_string());
+            quote! {
+                #private::core::concat!(#private::core::module_path!(), "::", #name)
+            }
+        }
+    }
+}
+
+fn key(private: &TokenStream, key: &Key<'_>) -> TokenStream {
+    match key {
+        Key::Expr(expr) => call_at(private, "key_of", expr),
+        Key::Param(ident) => call_at(private, "key_of", ident),
+    }
+}
+
+/// The statement that binds a `Duration` expression (typed, at its span), and the field value.
+fn duration(
+    private: &TokenStream,
+    arg: &DurationArg<'_>,
+    var: &str,
+    default: TokenStream,
+) -> (TokenStream, TokenStream) {
+    match arg {
+        DurationArg::Default => (TokenStream::new(), quote!(#private::#default)),
+        DurationArg::Fixed { amount, unit, span } => {
+            let amount = Literal::u64_unsuffixed(*amount);
+            let value = match unit {
+                Unit::Secs => quote_spanned!(*span=> #private::seconds(#amount)),
+                Unit::Millis => quote_spanned!(*span=> #private::Duration::from_millis(#amount)),
+            };
+            (TokenStream::new(), value)
+        }
+        DurationArg::Expr(expr) => {
+            let span = expr.span();
+            let var = local(var, span);
+            let duration = respan(&quote!(#private::Duration), span);
+            let stmt = quote_spanned! {span=>
+                let #var: #duration = #expr;
+            };
+            (stmt, quote!(#var))
+        }
+    }
+}
+
+/// Any `Display` value or an `Option` of one, told apart by autoref (see `__private::Probe`).
+fn correlation(private: &TokenStream, expr: Option<&syn::Expr>) -> TokenStream {
+    let Some(expr) = expr else {
+        return quote!(#private::Option::None);
+    };
+    let span = expr.span();
+    let private = respan(private, span);
+    quote_spanned! {span=>
+        {
+            #[allow(unused_imports)]
+            use #private::{CorrelationFromDisplay as _, CorrelationFromOption as _};
+            (&&#private::Probe(&(#expr))).__dedup_correlation()
+        }
+    }
+}
+
+fn payload(private: &TokenStream, expr: Option<&syn::Expr>) -> TokenStream {
+    match expr {
+        None => quote!(#private::Option::None),
+        Some(expr) => {
+            let key = call_at(private, "key_of", expr);
+            let some = respan(&quote!(#private::Option::Some), expr.span());
+            quote_spanned!(expr.span()=> #some(#key))
+        }
+    }
+}
+
+/// tracing's fake return edge: tells inference, before the body is checked, that the async block
+/// returns the function's return type, so `?` and `return` mean what they meant in the function.
+fn fake_return_edge(ret: &syn::Type) -> TokenStream {
+    let var = local("__dedup_fake_return", ret.span());
+    quote_spanned! {ret.span()=>
+        #[allow(
+            unknown_lints,
+            unreachable_code,
+            clippy::diverging_sub_expression,
+            clippy::empty_loop,
+            clippy::let_unit_value,
+            clippy::let_with_type_underscore,
+            clippy::needless_return,
+            clippy::unreachable
+        )]
+        if false {
+            let #var: #ret = loop {};
+            return #var;
+        }
+    }
+}

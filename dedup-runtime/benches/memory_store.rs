@@ -1,0 +1,173 @@
+//! Overhead of `#[idempotent]` with `MemoryStore` over calling the bare function, per message,
+//! fingerprint included: first deliveries and duplicates, on 1 and 2 threads.
+//!
+//! Run: `cargo bench -p dedup-runtime --bench memory_store`
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::Barrier;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use dedup_runtime::store::MemoryStore;
+use dedup_runtime::{Error, Fingerprint, idempotent};
+use serde::{Deserialize, Serialize};
+use support::{Row, keep, print_table};
+
+#[derive(Clone, Serialize, Fingerprint)]
+#[fingerprint(namespace = "bench.OrderPlaced")]
+struct OrderPlaced {
+    order_id: u64,
+    customer: String,
+    items: Vec<Item>,
+    currency: String,
+    total_cents: i64,
+    attributes: HashMap<String, String>,
+    #[fingerprint(skip)]
+    correlation_id: String,
+    #[fingerprint(skip)]
+    sent_at_ms: u64,
+}
+
+#[derive(Clone, Serialize)]
+struct Item {
+    sku: String,
+    qty: u32,
+    price_cents: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Receipt {
+    order_id: u64,
+    charged_cents: i64,
+}
+
+fn order(order_id: u64) -> OrderPlaced {
+    OrderPlaced {
+        order_id,
+        customer: "customer-7".to_owned(),
+        items: (0..3)
+            .map(|i| Item {
+                sku: format!("SKU-{i}"),
+                qty: i + 1,
+                price_cents: 1_999,
+            })
+            .collect(),
+        currency: "EUR".to_owned(),
+        total_cents: 5_997,
+        attributes: HashMap::from([("channel".to_owned(), "web".to_owned())]),
+        correlation_id: "corr".to_owned(),
+        sent_at_ms: 1_700_000_000_000,
+    }
+}
+
+static STORE: std::sync::LazyLock<MemoryStore> = std::sync::LazyLock::new(MemoryStore::new);
+
+fn bare(order: &OrderPlaced) -> Result<Receipt, Error> {
+    Ok(Receipt {
+        order_id: order.order_id,
+        charged_cents: order.total_cents,
+    })
+}
+
+#[idempotent(store = STORE, scope = "bench.charge", ttl = "1h", lease = 30)]
+fn charge(order: &OrderPlaced) -> Result<Receipt, Error> {
+    Ok(Receipt {
+        order_id: order.order_id,
+        charged_cents: order.total_cents,
+    })
+}
+
+/// Nanoseconds per message on each of `threads` threads, each handling `per_thread` messages
+/// made by `make(thread, i)`.
+fn per_message(
+    threads: u64,
+    per_thread: u64,
+    handler: fn(&OrderPlaced) -> Result<Receipt, Error>,
+    ids: &(dyn Fn(u64, u64) -> u64 + Sync),
+) -> f64 {
+    let barrier = Barrier::new(threads as usize);
+    let total_ns = AtomicU64::new(0);
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let barrier = &barrier;
+            let total_ns = &total_ns;
+            s.spawn(move || {
+                let messages: Vec<OrderPlaced> =
+                    (0..per_thread).map(|i| order(ids(t, i))).collect();
+                barrier.wait();
+                let start = Instant::now();
+                for m in &messages {
+                    keep(handler(m).expect("handler failed"));
+                }
+                total_ns.fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            });
+        }
+    });
+    total_ns.load(Ordering::Relaxed) as f64 / (threads * per_thread) as f64
+}
+
+fn median(mut runs: Vec<f64>) -> f64 {
+    runs.sort_by(f64::total_cmp);
+    runs[runs.len() / 2]
+}
+
+fn main() {
+    const N: u64 = 200_000;
+    const ROUNDS: u64 = 5;
+    let next_id = AtomicU64::new(1 << 40);
+    let mut rows = Vec::new();
+    for threads in [1u64, 2] {
+        // First deliveries: every message is new (ids never repeat across rounds).
+        let first: Vec<(f64, f64)> = (0..ROUNDS)
+            .map(|_| {
+                let base = next_id.fetch_add(threads * N, Ordering::Relaxed);
+                let ids = move |t: u64, i: u64| base + t * N + i;
+                (
+                    per_message(threads, N, charge, &ids),
+                    per_message(threads, N, bare, &ids),
+                )
+            })
+            .collect();
+        let ours = median(first.iter().map(|r| r.0).collect());
+        let base = median(first.iter().map(|r| r.1).collect());
+        let overhead = ours - base;
+        rows.push(Row {
+            case: format!("first delivery, {threads} thread(s)"),
+            ours: format!("{:.2} µs", ours / 1e3),
+            baseline: format!("{:.3} µs bare fn", base / 1e3),
+            ratio: overhead / 1e3,
+            target: "≤ 1.5 µs".to_owned(),
+            met: overhead <= 1_500.0,
+        });
+        // Duplicates: the same messages again, all completed already.
+        let base_id = next_id.fetch_add(threads * N, Ordering::Relaxed);
+        let ids = move |t: u64, i: u64| base_id + t * N + i;
+        per_message(threads, N, charge, &ids);
+        let dup: Vec<(f64, f64)> = (0..ROUNDS)
+            .map(|_| {
+                (
+                    per_message(threads, N, charge, &ids),
+                    per_message(threads, N, bare, &ids),
+                )
+            })
+            .collect();
+        let ours = median(dup.iter().map(|r| r.0).collect());
+        let base = median(dup.iter().map(|r| r.1).collect());
+        let overhead = ours - base;
+        rows.push(Row {
+            case: format!("duplicate, {threads} thread(s)"),
+            ours: format!("{:.2} µs", ours / 1e3),
+            baseline: format!("{:.3} µs bare fn", base / 1e3),
+            ratio: overhead / 1e3,
+            target: "≤ 1 µs".to_owned(),
+            met: overhead <= 1_000.0,
+        });
+    }
+    print_table(
+        "`#[idempotent]` + MemoryStore overhead per message (fingerprint included)",
+        "overhead (µs)",
+        &rows,
+    );
+}

@@ -1,0 +1,9 @@
+use dedup_runtime::Fingerprint;
+
+#[derive(Fingerprint)]
+#[fingerprint(namespace = "")]
+struct OrderPlaced {
+    order_id: u64,
+}
+
+fn main() {}

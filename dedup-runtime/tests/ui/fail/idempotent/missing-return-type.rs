@@ -1,0 +1,15 @@
+#![allow(dead_code)]
+
+use std::sync::LazyLock;
+
+use dedup_runtime::idempotent;
+use dedup_runtime::store::MemoryStore;
+
+static STORE: LazyLock<MemoryStore> = LazyLock::new(MemoryStore::new);
+
+#[idempotent(store = STORE)]
+fn handle(id: u64) {
+    let _ = id;
+}
+
+fn main() {}

@@ -49,9 +49,7 @@ fn sequence_order_counts() {
 
 #[test]
 fn hash_map_and_set_iteration_order_does_not_count() {
-    let entries: Vec<(String, i64)> = (0..64)
-        .map(|i| (format!("key-{i}"), i * 7 - 100))
-        .collect();
+    let entries: Vec<(String, i64)> = (0..64).map(|i| (format!("key-{i}"), i * 7 - 100)).collect();
     let reference_map = fp(&entries.iter().cloned().collect::<BTreeMap<_, _>>());
     let reference_set = fp(&entries.iter().map(|(k, _)| k).collect::<BTreeSet<_>>());
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
@@ -376,6 +374,66 @@ fn duplicate_map_keys_are_an_error() {
 }
 
 #[test]
+fn map_keys_sort_by_their_own_bytes_whatever_came_before() {
+    // A dropped entry leaves its key's bytes behind, and a key made with `collect_str` lands on
+    // exactly the same bytes: it must still sort as itself.
+    struct Shown(&'static str);
+    impl Serialize for Shown {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_str(self.0)
+        }
+    }
+    struct Tricky;
+    impl Serialize for Tricky {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut map = s.serialize_map(None)?;
+            map.serialize_entry("c", &None::<u8>)?;
+            map.serialize_entry(&Shown("a"), &1)?;
+            map.serialize_entry("b", &2)?;
+            map.end()
+        }
+    }
+    assert_eq!(fp(&Tricky), fp(&json!({"a": 1, "b": 2})));
+    assert_eq!(
+        fp(&BTreeMap::from([(5u8, "x")])),
+        fp(&BTreeMap::from([(5u64, "x")]))
+    );
+}
+
+#[test]
+fn structs_agree_with_maps_whichever_fields_are_present() {
+    // The encoder remembers struct field orders; present and absent `Option` fields change the
+    // sequence of fields from one message to the next and must never reuse a wrong order.
+    #[derive(Serialize)]
+    struct Wide {
+        zeta: Option<u8>,
+        alpha: Option<u8>,
+        mid: Option<u8>,
+        b: Option<u8>,
+        longer_name: Option<u8>,
+        a: Option<u8>,
+    }
+    for round in 0..3 {
+        for mask in 0u8..64 {
+            let bit = |i: u8| (mask >> i & 1 == 1).then_some(i + round);
+            let wide = Wide {
+                zeta: bit(0),
+                alpha: bit(1),
+                mid: bit(2),
+                b: bit(3),
+                longer_name: bit(4),
+                a: bit(5),
+            };
+            let map = json!({
+                "zeta": wide.zeta, "alpha": wide.alpha, "mid": wide.mid,
+                "b": wide.b, "longer_name": wide.longer_name, "a": wide.a,
+            });
+            assert_eq!(fp(&wide), fp(&map), "mask {mask:06b}");
+        }
+    }
+}
+
+#[test]
 fn a_failing_serialize_is_a_serialize_error() {
     struct Broken;
     impl Serialize for Broken {
@@ -389,7 +447,10 @@ fn a_failing_serialize_is_a_serialize_error() {
         bad: Broken,
     }
     let err = fp_err(&Msg { ok: 1, bad: Broken });
-    assert_eq!(err, FingerprintError::Serialize("broken on purpose".to_owned()));
+    assert_eq!(
+        err,
+        FingerprintError::Serialize("broken on purpose".to_owned())
+    );
     assert!(encode("T", &vec![Broken]).is_err());
 }
 
@@ -404,7 +465,10 @@ fn unordered_makes_a_set_and_keeps_duplicates() {
         fp(&Unordered(&vec!["x", "y"])),
         fp(&BTreeSet::from(["y", "x"]))
     );
-    assert_eq!(fp(&Unordered(&Some(vec![2, 1]))), fp(&HashSet::from([1, 2])));
+    assert_eq!(
+        fp(&Unordered(&Some(vec![2, 1]))),
+        fp(&HashSet::from([1, 2]))
+    );
     assert_eq!(fp(&Unordered(&None::<Vec<u8>>)), fp(&()));
     assert!(matches!(
         fp_err(&Unordered(&5)),
@@ -485,7 +549,8 @@ fn a_serialize_impl_may_fingerprint_inside() {
     struct Inner;
     impl Serialize for Inner {
         fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            let digest = fingerprint_of("inner", &json!({"x": [1, 2]})).map_err(S::Error::custom)?;
+            let digest =
+                fingerprint_of("inner", &json!({"x": [1, 2]})).map_err(S::Error::custom)?;
             s.serialize_str(&digest.to_hex())
         }
     }

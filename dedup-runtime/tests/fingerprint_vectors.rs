@@ -648,7 +648,10 @@ fn check_pins(case: &Case, preimage_hex: &str, digest: &str) -> Vec<String> {
     let head = hex::encode(header(case.namespace));
     let mut errors = Vec::new();
     let Some(value_hex) = preimage_hex.strip_prefix(&head) else {
-        return vec![format!("{}: the preimage does not start with the header", case.name)];
+        return vec![format!(
+            "{}: the preimage does not start with the header",
+            case.name
+        )];
     };
     for pin in &case.pins {
         let ok = match pin {

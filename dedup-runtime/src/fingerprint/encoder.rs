@@ -12,6 +12,7 @@ mod number;
 mod out;
 mod pool;
 mod ser;
+mod sort;
 mod unordered;
 
 use serde::Serialize;
@@ -63,7 +64,16 @@ pub fn fingerprint_of<T: Serialize + ?Sized>(
     value: &T,
 ) -> Result<Digest, FingerprintError> {
     let mut hasher = <Sha256 as sha2::Digest>::new();
-    with_pool(|pool| write_preimage(&mut Hashing { hasher: &mut hasher, pool }, namespace, value))?;
+    with_pool(|pool| {
+        write_preimage(
+            &mut Hashing {
+                hasher: &mut hasher,
+                pool,
+            },
+            namespace,
+            value,
+        )
+    })?;
     Ok(Digest::from_bytes(sha2::Digest::finalize(hasher).into()))
 }
 
@@ -72,8 +82,18 @@ fn write_preimage<O: Out, T: Serialize + ?Sized>(
     namespace: &str,
     value: &T,
 ) -> Result<(), FingerprintError> {
-    out.put(&HEADER);
-    out.put_blob(tag::STR, namespace.as_bytes());
+    // The header and namespace in one write (one hasher update) when the namespace is short.
+    let mut head = [0u8; 64];
+    let ns = namespace.as_bytes();
+    if let Some(room) = head.get_mut(12..12 + ns.len()) {
+        room.copy_from_slice(ns);
+        head[..3].copy_from_slice(&HEADER);
+        head[3..12].copy_from_slice(&blob_head(tag::STR, ns.len()));
+        out.put(&head[..12 + ns.len()]);
+    } else {
+        out.put(&HEADER);
+        out.put_blob(tag::STR, ns);
+    }
     value
         .serialize(Ser::new(&mut *out))
         .map_err(error::Error::into_inner)?;

@@ -39,8 +39,26 @@ macro_rules! by_value {
 }
 
 by_value!(
-    u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, bool, char, f32, f64, str,
-    String, Uuid, serde_json::Value,
+    u8,
+    u16,
+    u32,
+    u64,
+    u128,
+    usize,
+    i8,
+    i16,
+    i32,
+    i64,
+    i128,
+    isize,
+    bool,
+    char,
+    f32,
+    f64,
+    str,
+    String,
+    Uuid,
+    serde_json::Value,
 );
 
 impl Fingerprint for Digest {

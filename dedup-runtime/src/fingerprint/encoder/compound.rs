@@ -2,11 +2,9 @@
 //!
 //! A map's canonical order is the bytewise order of its encoded keys (a set's: of its encoded
 //! elements), which is only known once every entry has been encoded. Entries are encoded into
-//! the pool's buffer, indexed by [`Span`]s on the pool's stack, then sorted and reordered in
-//! place (nothing to move when serde already emitted them in order). A container bound for the
-//! hasher is then fed to it and dropped from the buffer; a nested one simply stays.
-
-use std::cmp::Ordering;
+//! the pool's buffer, indexed by [`Span`]s on the pool's stack, sorted, then put in order by
+//! [`Out::close_container`]: rearranged in place inside the parent's entry (nothing to move when
+//! serde already emitted them in order), or fed to the hasher.
 
 use serde::ser::{self, Serialize};
 
@@ -15,11 +13,7 @@ use super::number::put_json_number;
 use super::out::{Out, tag};
 use super::pool::{Pool, Span};
 use super::ser::Ser;
-use crate::fingerprint::FingerprintError;
-
-/// Up to this size a container bound for the hasher is sorted in the buffer and hashed with one
-/// update; beyond it, moving the bytes would cost more than one hasher update per entry.
-const REORDER_LIMIT: usize = 16 << 10;
+use super::sort::{sort, stored_str};
 
 /// Marks the pool as failed before returning `error`: a `Serialize` impl that swallows an error
 /// may have left a half-written value behind, and must not get a fingerprint of it.
@@ -84,12 +78,12 @@ enum Kind {
 #[derive(Debug)]
 pub(super) struct MapSer<'a, O> {
     out: &'a mut O,
-    /// Where the container's tag sits in the buffer; entries follow it.
+    /// Where the container's entries start in `pool.buf`.
     start: usize,
     /// This container's spans are `pool.spans[base..]`.
     base: usize,
-    /// The current map key, `buf[start..key_end]`, waiting for its value.
-    key: Option<(usize, usize)>,
+    /// The current map key, `buf[start..key_end]` with its prefix (or 0), waiting for its value.
+    key: Option<(usize, usize, u128)>,
     kind: Kind,
 }
 
@@ -97,13 +91,12 @@ impl<'a, O: Out> MapSer<'a, O> {
     fn open(out: &'a mut O, kind: Kind) -> Result<Self, Error> {
         let pool = out.pool();
         pool.enter()?;
-        let start = pool.buf.len();
         let base = pool.spans.len();
-        match kind {
-            Kind::Map | Kind::VariantMap => pool.buf.push(tag::MAP),
-            Kind::Set => pool.buf.push(tag::SET),
-            Kind::JsonNumber => {}
-        }
+        let start = match kind {
+            Kind::Map | Kind::VariantMap => out.open_container(tag::MAP),
+            Kind::Set => out.open_container(tag::SET),
+            Kind::JsonNumber => pool.buf.len(),
+        };
         Ok(MapSer {
             out,
             start,
@@ -146,23 +139,33 @@ impl<'a, O: Out> MapSer<'a, O> {
         let start = self.encode(value)?;
         let pool = self.out.pool();
         let end = pool.buf.len();
-        pool.spans.push(Span::new(&pool.buf, start, end, end));
+        pool.spans.push(Span::new(start, end, end));
         Ok(())
     }
 
     fn key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
         let start = self.encode(key)?;
-        self.key = Some((start, self.out.pool().buf.len()));
+        let pool = self.out.pool();
+        let key_end = pool.buf.len();
+        // A string key (the usual case) already knows its prefix. Every STR or BYTES written
+        // to the buffer updates or clears `last_blob`, so a key that is one spanning exactly
+        // these bytes is the blob recorded there.
+        let is_blob = matches!(pool.buf.get(start), Some(&(tag::STR | tag::BYTES)));
+        let prefix = match pool.last_blob {
+            (s, e, prefix) if is_blob && (s, e) == (start, key_end) => prefix,
+            _ => 0,
+        };
+        self.key = Some((start, key_end, prefix));
         Ok(())
     }
 
     fn value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        let Some((start, key_end)) = self.key.take() else {
+        let Some((start, key_end, prefix)) = self.key.take() else {
             let error = Error::misuse("`serialize_value` was called without a key");
             return Err(failed(self.out.pool(), error));
         };
         self.encode(value)?;
-        self.close_entry(start, key_end);
+        self.close_entry(start, key_end, prefix);
         Ok(())
     }
 
@@ -173,23 +176,24 @@ impl<'a, O: Out> MapSer<'a, O> {
         }
         let pool = self.out.pool();
         let start = pool.buf.len();
-        pool.put_blob(tag::STR, name.as_bytes());
+        let prefix = pool.put_blob_prefixed(tag::STR, name.as_bytes());
         let key_end = pool.buf.len();
         self.encode(value)?;
-        self.close_entry(start, key_end);
+        self.close_entry(start, key_end, prefix);
         Ok(())
     }
 
     /// Records the entry, or drops it when its value is NULL (an absent field and a `None`
     /// field must fingerprint alike, so adding an `Option` field keeps old fingerprints).
     #[inline]
-    fn close_entry(&mut self, start: usize, key_end: usize) {
+    fn close_entry(&mut self, start: usize, key_end: usize, prefix: u128) {
         let pool = self.out.pool();
         let end = pool.buf.len();
         if end == key_end + 1 && pool.buf[key_end] == tag::NULL {
             pool.buf.truncate(start);
         } else {
-            pool.spans.push(Span::new(&pool.buf, start, key_end, end));
+            pool.spans
+                .push(Span::with_prefix(start, key_end, end, prefix));
         }
     }
 
@@ -211,37 +215,17 @@ impl<'a, O: Out> MapSer<'a, O> {
         let pool = out.pool();
         let Pool { buf, spans, .. } = &mut *pool;
         let spans = spans.get_mut(base..).unwrap_or_default();
-        // Strictly ascending means sorted and free of duplicate keys: the common case for small
-        // structs is a handful of comparisons and nothing to move.
-        let in_order = spans.windows(2).all(|w| {
-            let order = span_cmp(buf, &w[0], &w[1]);
-            order == Ordering::Less || (kind == Kind::Set && order == Ordering::Equal)
-        });
-        let mut reorder = false;
-        if !in_order {
-            spans.sort_unstable_by(|a, b| span_cmp(buf, a, b));
-            if kind != Kind::Set
-                && let Some(pair) = spans
-                    .windows(2)
-                    .find(|w| span_cmp(buf, &w[0], &w[1]) == Ordering::Equal)
-            {
-                let error = FingerprintError::DuplicateMapKey {
-                    key: describe_key(key(buf, &pair[0])),
-                };
-                return Err(failed(pool, error.into()));
-            }
-            reorder = O::IS_BUFFER || buf.len() - start <= REORDER_LIMIT;
-            if reorder {
-                pool.reorder(start, base);
-            }
-        }
-        if in_order || reorder {
-            out.flush(start);
+        let in_order = match sort(buf, spans, kind == Kind::Set) {
+            Ok(in_order) => in_order,
+            Err(error) => return Err(failed(pool, error.into())),
+        };
+        let tag = if kind == Kind::Set {
+            tag::SET
         } else {
-            out.flush_spans(start, base);
-        }
+            tag::MAP
+        };
+        out.close_container(tag, start, base, in_order);
         out.pool().spans.truncate(base);
-        out.put_byte(tag::END);
         out.pool().leave();
         if kind == Kind::VariantMap {
             out.put_byte(tag::END);
@@ -274,48 +258,6 @@ impl<'a, O: Out> MapSer<'a, O> {
         pool.leave();
         put_json_number(self.out, &text).map_err(|e| failed(self.out.pool(), e.into()))
     }
-}
-
-#[inline]
-fn key<'b>(buf: &'b [u8], span: &Span) -> &'b [u8] {
-    &buf[span.start..span.key_end]
-}
-
-/// Bytewise order of two entries' keys (encodings are prefix-free, so no tie-break is needed).
-#[inline]
-fn span_cmp(buf: &[u8], a: &Span, b: &Span) -> Ordering {
-    a.prefix
-        .cmp(&b.prefix)
-        .then_with(|| key(buf, a).cmp(key(buf, b)))
-}
-
-/// The text of a buffer holding exactly one STR encoding.
-fn stored_str(buf: &[u8]) -> Option<&str> {
-    let (&first, rest) = buf.split_first()?;
-    let (len, text) = rest.split_first_chunk::<8>()?;
-    let len_matches = usize::try_from(u64::from_be_bytes(*len)).ok()? == text.len();
-    if first != tag::STR || !len_matches {
-        return None;
-    }
-    std::str::from_utf8(text).ok()
-}
-
-/// A readable form of an encoded map key for error messages: a quoted string, an integer, or
-/// the encoding's hex.
-fn describe_key(key: &[u8]) -> String {
-    if let Some(text) = stored_str(key) {
-        return format!("{text:?}");
-    }
-    if let [tag::INT, len, payload @ ..] = key
-        && usize::from(*len) == payload.len()
-        && (1..=16).contains(&payload.len())
-    {
-        let fill = if payload[0] & 0x80 != 0 { 0xFF } else { 0 };
-        let mut be = [fill; 16];
-        be[16 - payload.len()..].copy_from_slice(payload);
-        return i128::from_be_bytes(be).to_string();
-    }
-    format!("(fp1 encoding {})", hex::encode(key))
 }
 
 /// A sequence that streams, or a set that sorts.

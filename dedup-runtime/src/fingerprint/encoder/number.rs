@@ -46,7 +46,18 @@ pub(super) fn put_i64<W: Out + ?Sized>(out: &mut W, v: i64) {
     // Shift the payload to the front so that every copy below has a fixed size.
     let b = ((v as u64) << (8 * (8 - len))).to_be_bytes();
     // `len` is 1..=8.
-    let buf = [tag::INT, len as u8, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]];
+    let buf = [
+        tag::INT,
+        len as u8,
+        b[0],
+        b[1],
+        b[2],
+        b[3],
+        b[4],
+        b[5],
+        b[6],
+        b[7],
+    ];
     out.put_prefix(&buf, 2 + len);
 }
 
@@ -57,7 +68,19 @@ pub(super) fn put_u64<W: Out + ?Sized>(out: &mut W, v: u64) {
         Ok(signed) => put_i64(out, signed),
         Err(_) => {
             let b = v.to_be_bytes();
-            out.put(&[tag::INT, 9, 0, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+            out.put(&[
+                tag::INT,
+                9,
+                0,
+                b[0],
+                b[1],
+                b[2],
+                b[3],
+                b[4],
+                b[5],
+                b[6],
+                b[7],
+            ]);
         }
     }
 }
@@ -220,7 +243,10 @@ mod tests {
         assert_eq!(int(-1), "0401ff");
         assert_eq!(int(-128), "040180");
         assert_eq!(int(-129), "0402ff7f");
-        assert_eq!(int(i128::MIN), format!("0410{}", "80".to_owned() + &"00".repeat(15)));
+        assert_eq!(
+            int(i128::MIN),
+            format!("0410{}", "80".to_owned() + &"00".repeat(15))
+        );
         let mut out = Pool::default();
         put_u128(&mut out, u128::MAX);
         assert_eq!(hex_of(out), format!("041100{}", "ff".repeat(16)));
@@ -228,8 +254,23 @@ mod tests {
 
     #[test]
     fn the_64_bit_paths_agree_with_the_128_bit_one() {
-        let samples = [0i64, 1, -1, 127, 128, -128, -129, 255, 256, i64::MAX, i64::MIN];
-        for v in samples.into_iter().chain((0..64).flat_map(|s| [1i64 << s, (1i64 << s).wrapping_neg()])) {
+        let samples = [
+            0i64,
+            1,
+            -1,
+            127,
+            128,
+            -128,
+            -129,
+            255,
+            256,
+            i64::MAX,
+            i64::MIN,
+        ];
+        for v in samples
+            .into_iter()
+            .chain((0..64).flat_map(|s| [1i64 << s, (1i64 << s).wrapping_neg()]))
+        {
             let (mut a, mut b) = (Pool::default(), Pool::default());
             put_i64(&mut a, v);
             put_i128(&mut b, i128::from(v));
@@ -267,10 +308,15 @@ mod tests {
         assert_eq!(enc("5").unwrap(), float(5.0));
         assert_eq!(enc("5.0").unwrap(), float(5.0));
         assert_eq!(enc("-0").unwrap(), "040100");
-        assert_eq!(enc("18446744073709551615").unwrap(), "040900ffffffffffffffff");
+        assert_eq!(
+            enc("18446744073709551615").unwrap(),
+            "040900ffffffffffffffff"
+        );
         assert_eq!(enc("0.1").unwrap(), float(0.1));
         assert_eq!(enc("1e300").unwrap(), float(1e300));
-        for bad in ["", "-", "01", "1.", ".5", "+1", "inf", "NaN", "1e", "0x10", " 1"] {
+        for bad in [
+            "", "-", "01", "1.", ".5", "+1", "inf", "NaN", "1e", "0x10", " 1",
+        ] {
             assert!(enc(bad).is_err(), "{bad:?}");
         }
     }

@@ -1,15 +1,15 @@
 //! Where encoded bytes go: straight into the hasher, or into the thread's buffer.
 //!
-//! The serializer is generic over its sink so that values outside any map or set (a sequence at
-//! the root, a string key) stream into SHA-256 without a copy. Maps and sets must be sorted
-//! before they can be written, so they are built in the pool's one buffer, nested ones in place
-//! inside their parent, and handed to the sink when complete.
+//! The serializer is generic over its sink so that values outside any map or set (a sequence or
+//! a string at the root) stream into SHA-256 without a copy. Maps and sets must be sorted before
+//! they can be written, so they are built in the pool's buffer, nested ones in place inside
+//! their parent, and handed to the sink when complete.
 
 use std::fmt::{self, Display, Write as _};
 
 use sha2::Sha256;
 
-use super::pool::Pool;
+use super::pool::{Pool, prefix_of};
 
 /// The one-byte tags of fp1 (`docs/fingerprint-spec.md`, "Value encoding").
 pub(super) mod tag {
@@ -57,16 +57,13 @@ pub(super) trait Out {
 
     fn pool(&mut self) -> &mut Pool;
 
-    /// Whether this sink is the pool's buffer (so sorted containers are already in place).
-    const IS_BUFFER: bool;
+    /// Opens a map or set whose tag is `tag`; returns where its entries start in `pool().buf`.
+    fn open_container(&mut self, tag: u8) -> usize;
 
-    /// A map or set that was built at `pool.buf[start..]`, tag and entries in order, is done:
-    /// moves it to the sink and drops it from the buffer (nothing to do for the buffer itself).
-    fn flush(&mut self, start: usize);
-
-    /// Like [`flush`](Out::flush), for a container whose entries are in the buffer unsorted but
-    /// listed in order by `pool.spans[base..]`: the sink takes the tag, then each entry.
-    fn flush_spans(&mut self, start: usize, base: usize);
+    /// Completes the map or set opened with `tag` whose entries are `pool().buf[start..]`: puts
+    /// them in the order of `pool().spans[base..]` (`in_order`: as they are) followed by END,
+    /// in place in the buffer, or into the hasher (and out of the buffer).
+    fn close_container(&mut self, tag: u8, start: usize, base: usize, in_order: bool);
 }
 
 impl Out for Pool {
@@ -87,6 +84,11 @@ impl Out for Pool {
         self.buf.truncate(end);
     }
 
+    #[inline]
+    fn put_blob(&mut self, tag: u8, bytes: &[u8]) {
+        self.put_blob_prefixed(tag, bytes);
+    }
+
     fn put_display(&mut self, value: &dyn Display) -> fmt::Result {
         // Reserve the head, format after it, then fill in the length.
         let start = self.buf.len();
@@ -95,6 +97,8 @@ impl Out for Pool {
         let len = self.buf.len() - start - 9;
         let head = blob_head(tag::STR, len);
         self.buf[start..start + 9].copy_from_slice(&head);
+        // This blob's prefix is unknown: forget the last one (see `Pool::last_blob`).
+        self.last_blob = (usize::MAX, 0, 0);
         Ok(())
     }
 
@@ -103,13 +107,51 @@ impl Out for Pool {
         self
     }
 
-    const IS_BUFFER: bool = true;
+    #[inline]
+    fn open_container(&mut self, tag: u8) -> usize {
+        self.buf.push(tag);
+        self.buf.len()
+    }
 
     #[inline]
-    fn flush(&mut self, _start: usize) {}
+    fn close_container(&mut self, _tag: u8, start: usize, base: usize, in_order: bool) {
+        if !in_order {
+            // Append the entries in order after the unsorted ones, then move them down.
+            let end = self.buf.len();
+            for span in self.spans.get(base..).unwrap_or_default() {
+                self.buf.extend_from_within(span.start..span.end);
+            }
+            self.buf.copy_within(end.., start);
+            self.buf.truncate(end);
+        }
+        self.buf.push(tag::END);
+    }
+}
 
-    fn flush_spans(&mut self, start: usize, base: usize) {
-        self.reorder(start, base);
+impl Pool {
+    /// Writes a STR or BYTES and returns its [`Span`](super::pool::Span) prefix, computed from
+    /// `bytes` rather than read back from the buffer just written.
+    #[inline]
+    pub(super) fn put_blob_prefixed(&mut self, tag: u8, bytes: &[u8]) -> u128 {
+        let head = prefix_of(bytes);
+        let start = self.buf.len();
+        let end = start + 9 + bytes.len();
+        if bytes.len() <= 16 {
+            // Field names and most keys: fixed-size writes of the head and the zero-padded
+            // bytes, then a cut back to the real length.
+            self.buf.reserve(9 + 16);
+            self.buf.extend_from_slice(&blob_head(tag, bytes.len()));
+            self.buf.extend_from_slice(&head.to_be_bytes());
+            self.buf.truncate(end);
+        } else {
+            self.buf.extend_from_slice(&blob_head(tag, bytes.len()));
+            self.buf.extend_from_slice(bytes);
+        }
+        // The encoding's first 16 bytes: tag, `u64be(len)`, then the first 7 bytes.
+        let prefix =
+            (u128::from(tag) << 120) | (u128::from(bytes.len() as u64) << 56) | (head >> 72);
+        self.last_blob = (start, end, prefix);
+        prefix
     }
 }
 
@@ -139,7 +181,8 @@ impl Out for Hashing<'_> {
     fn put_display(&mut self, value: &dyn Display) -> fmt::Result {
         let start = self.pool.buf.len();
         self.pool.put_display(value)?;
-        self.flush(start);
+        sha2::Digest::update(self.hasher, self.pool.buf.get(start..).unwrap_or_default());
+        self.pool.buf.truncate(start);
         Ok(())
     }
 
@@ -148,23 +191,50 @@ impl Out for Hashing<'_> {
         self.pool
     }
 
-    const IS_BUFFER: bool = false;
-
-    fn flush(&mut self, start: usize) {
-        let buf = &mut self.pool.buf;
-        sha2::Digest::update(self.hasher, buf.get(start..).unwrap_or_default());
-        buf.truncate(start);
+    #[inline]
+    fn open_container(&mut self, _tag: u8) -> usize {
+        // Nothing reaches the hasher before the container is complete and sorted.
+        self.pool.buf.len()
     }
 
-    fn flush_spans(&mut self, start: usize, base: usize) {
-        let Pool { buf, spans, .. } = &mut *self.pool;
-        sha2::Digest::update(self.hasher, buf.get(start..start + 1).unwrap_or_default());
-        for span in spans.get(base..).unwrap_or_default() {
-            sha2::Digest::update(self.hasher, &buf[span.start..span.end]);
+    fn close_container(&mut self, tag: u8, start: usize, base: usize, in_order: bool) {
+        let Pool {
+            buf, alt, spans, ..
+        } = &mut *self.pool;
+        let entries = buf.get(start..).unwrap_or_default();
+        let spans = spans.get(base..).unwrap_or_default();
+        if entries.len() <= GATHER_LIMIT {
+            // Gather tag, entries in order and END, for one hasher update.
+            alt.clear();
+            alt.push(tag);
+            if in_order {
+                alt.extend_from_slice(entries);
+            } else {
+                for span in spans {
+                    alt.extend_from_slice(&buf[span.start..span.end]);
+                }
+            }
+            alt.push(tag::END);
+            sha2::Digest::update(self.hasher, &alt[..]);
+            alt.clear();
+        } else {
+            sha2::Digest::update(self.hasher, [tag]);
+            if in_order {
+                sha2::Digest::update(self.hasher, entries);
+            } else {
+                for span in spans {
+                    sha2::Digest::update(self.hasher, &buf[span.start..span.end]);
+                }
+            }
+            sha2::Digest::update(self.hasher, [tag::END]);
         }
         buf.truncate(start);
     }
 }
+
+/// Up to this size a container bound for the hasher is gathered in order into one buffer;
+/// beyond it, copying would cost more than one hasher update per entry.
+const GATHER_LIMIT: usize = 16 << 10;
 
 /// `fmt::Write` into a byte buffer (formatting only ever writes UTF-8).
 struct BufWriter<'a>(&'a mut Vec<u8>);

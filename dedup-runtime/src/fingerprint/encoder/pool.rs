@@ -1,7 +1,7 @@
-//! The thread's scratch space: one buffer for maps and sets, and the stack of their entries.
+//! The thread's scratch space: a buffer for maps and sets, and the stack of their entries.
 //!
-//! A map's entries are encoded, then sorted by their encoded keys. Every map and set under
-//! construction lives in one buffer, nested ones after (inside) their parent's entries, and the
+//! A map's entries are encoded, then sorted by their encoded keys. Maps and sets under
+//! construction live in one buffer, nested ones inside their parent's current entry, and the
 //! positions of their entries on one stack of [`Span`]s, each open container owning the top part.
 //! Reusing both across calls means a steady stream of messages is fingerprinted without a single
 //! heap allocation (asserted by `tests/fingerprint_alloc.rs`).
@@ -12,6 +12,7 @@ use crate::fingerprint::FingerprintError;
 
 use super::MAX_DEPTH;
 use super::error::Error;
+use super::unordered::is_unordered_type_name;
 
 /// One buffered map entry or set element: `buf[start..key_end]` is the sort key (the map key's
 /// encoding, or the whole element for a set) and `buf[start..end]` the bytes to write.
@@ -23,26 +24,35 @@ pub(super) struct Span {
     /// The key's first 16 bytes as a big-endian number, zero-padded: comparing two prefixes
     /// orders keys as comparing their bytes does, except that equal prefixes need a full look.
     /// Most keys differ within 16 bytes (a STR key holds its length and first 7 characters),
-    /// so sorting rarely touches the buffer.
+    /// so sorting rarely touches the buffer. Computed from the field name for struct fields,
+    /// otherwise when the container ends: read right after the key was written, the load would
+    /// wait on the stores that wrote it.
     pub(super) prefix: u128,
 }
 
 impl Span {
+    /// A span whose prefix is computed when its container ends.
     #[inline]
-    pub(super) fn new(buf: &[u8], start: usize, key_end: usize, end: usize) -> Self {
+    pub(super) fn new(start: usize, key_end: usize, end: usize) -> Self {
+        Self::with_prefix(start, key_end, end, 0)
+    }
+
+    /// A span whose prefix is already known (0: not yet; no encoding starts with a 0 byte).
+    #[inline]
+    pub(super) fn with_prefix(start: usize, key_end: usize, end: usize, prefix: u128) -> Self {
         Span {
             start,
             key_end,
             end,
-            prefix: prefix_of(buf.get(start..key_end).unwrap_or_default()),
+            prefix,
         }
     }
 }
 
 /// The first 16 bytes of `key` as a big-endian number, zero-padded.
 ///
-/// Reads only whole fixed-size chunks (overlapping when the key is shorter): a byte-by-byte
-/// copy into an array that is then read as a number stalls the CPU on every map entry.
+/// Reads only whole fixed-size chunks (overlapping when the key is shorter), never a byte at a
+/// time: this runs for every map entry.
 #[inline]
 pub(super) fn prefix_of(key: &[u8]) -> u128 {
     let n = key.len();
@@ -51,12 +61,16 @@ pub(super) fn prefix_of(key: &[u8]) -> u128 {
     }
     if let (Some(first), Some(last)) = (key.first_chunk::<8>(), key.last_chunk::<8>()) {
         // 8..=15 bytes: bytes 8.. are the tail of `last`, shifted up behind the first eight.
-        let tail = u64::from_be_bytes(*last).checked_shl(8 * (16 - n) as u32).unwrap_or(0);
+        let tail = u64::from_be_bytes(*last)
+            .checked_shl(8 * (16 - n) as u32)
+            .unwrap_or(0);
         return (u128::from(u64::from_be_bytes(*first)) << 64) | u128::from(tail);
     }
     if let (Some(first), Some(last)) = (key.first_chunk::<4>(), key.last_chunk::<4>()) {
         // 4..=7 bytes, likewise with 4-byte halves.
-        let tail = u32::from_be_bytes(*last).checked_shl(8 * (8 - n) as u32).unwrap_or(0);
+        let tail = u32::from_be_bytes(*last)
+            .checked_shl(8 * (8 - n) as u32)
+            .unwrap_or(0);
         let head = (u64::from(u32::from_be_bytes(*first)) << 32) | u64::from(tail);
         return u128::from(head) << 64;
     }
@@ -73,27 +87,27 @@ const MAX_KEPT_SPANS: usize = 1 << 16;
 
 #[derive(Debug, Default)]
 pub(super) struct Pool {
-    /// Maps and sets under construction, innermost last.
+    /// Maps and sets under construction, each inside its parent's entry, innermost last.
     pub(super) buf: Vec<u8>,
+    /// Where a container bound for the hasher gathers its sorted entries for one update.
+    pub(super) alt: Vec<u8>,
     /// The entries of every open map and set, innermost on top.
     pub(super) spans: Vec<Span>,
     /// The current nesting level (see [`MAX_DEPTH`]).
     depth: usize,
+    /// Recent answers of [`is_unordered_type_name`] by the name's address: `collect_seq` asks
+    /// for every `Vec`, and scanning the type name each time costs more than encoding a short
+    /// one.
+    set_types: [(usize, usize, bool); 4],
+    /// The last STR or BYTES written to `buf`: start, end and [`Span`] prefix. A map key that is
+    /// exactly this blob takes the prefix from here instead of reading it back from the buffer.
+    pub(super) last_blob: (usize, usize, u128),
     /// An encoding error happened. A `Serialize` impl may swallow an error and carry on, which
     /// leaves a half-written value in the output; the call must then fail anyway.
     pub(super) failed: bool,
 }
 
 impl Pool {
-    const fn new() -> Self {
-        Pool {
-            buf: Vec::new(),
-            spans: Vec::new(),
-            depth: 0,
-            failed: false,
-        }
-    }
-
     /// Goes one level deeper, if the limit allows.
     ///
     /// Every nesting step counts (a container's elements, map entries, `Some`, newtypes,
@@ -109,26 +123,28 @@ impl Pool {
         Ok(())
     }
 
+    /// Whether `collect_seq` for the type `type_name` serializes a set (see `unordered.rs`).
+    #[inline]
+    pub(super) fn is_unordered(&mut self, type_name: &'static str) -> bool {
+        let id = (type_name.as_ptr() as usize, type_name.len());
+        if let Some(&(_, _, known)) = self.set_types.iter().find(|t| (t.0, t.1) == id) {
+            return known;
+        }
+        let answer = is_unordered_type_name(type_name);
+        self.set_types.rotate_right(1);
+        self.set_types[0] = (id.0, id.1, answer);
+        answer
+    }
+
     #[inline]
     pub(super) fn leave(&mut self) {
         self.depth = self.depth.saturating_sub(1);
     }
-
-    /// Rewrites the entries after `buf[start]` (a container's tag) in the order of
-    /// `spans[base..]`: appends them in that order, then moves them down over the old ones.
-    pub(super) fn reorder(&mut self, start: usize, base: usize) {
-        let entries = start + 1;
-        let end = self.buf.len();
-        for span in self.spans.get(base..).unwrap_or_default() {
-            self.buf.extend_from_within(span.start..span.end);
-        }
-        self.buf.copy_within(end.., entries);
-        self.buf.truncate(end);
-    }
 }
 
 thread_local! {
-    static POOL: Cell<Pool> = const { Cell::new(Pool::new()) };
+    /// Boxed, so taking it out and putting it back moves one pointer.
+    static POOL: Cell<Option<Box<Pool>>> = const { Cell::new(None) };
 }
 
 /// Runs `f` with this thread's pool, emptied.
@@ -137,21 +153,26 @@ thread_local! {
 /// fingerprint (re-entrancy) simply gets a fresh pool instead of a `RefCell` panic, and a call
 /// during thread teardown, when the thread-local is gone, still works.
 pub(super) fn with_pool<R>(f: impl FnOnce(&mut Pool) -> R) -> R {
-    let mut pool = POOL.try_with(Cell::take).unwrap_or_default();
+    let mut pool = POOL.try_with(Cell::take).ok().flatten().unwrap_or_default();
     let result = f(&mut pool);
     // An error may leave anything behind: reset for the next call.
     pool.buf.clear();
+    pool.alt.clear();
     pool.spans.clear();
     pool.depth = 0;
     pool.failed = false;
+    pool.last_blob = (usize::MAX, 0, 0);
     if pool.buf.capacity() > MAX_KEPT_BUFFER {
         pool.buf = Vec::new();
+    }
+    if pool.alt.capacity() > MAX_KEPT_BUFFER {
+        pool.alt = Vec::new();
     }
     if pool.spans.capacity() > MAX_KEPT_SPANS {
         pool.spans = Vec::new();
     }
     // Ignoring the error is right: after teardown there is nowhere to keep the buffers.
-    let _ = POOL.try_with(|cell| cell.set(pool));
+    let _ = POOL.try_with(|cell| cell.set(Some(pool)));
     result
 }
 
@@ -181,7 +202,16 @@ mod tests {
 
     #[test]
     fn prefix_order_agrees_with_byte_order() {
-        let keys: [&[u8]; 8] = [b"", b"\x00", b"\x00\x00", b"a", b"ab", b"abcdefgh", b"abcdefghi", b"b"];
+        let keys: [&[u8]; 8] = [
+            b"",
+            b"\x00",
+            b"\x00\x00",
+            b"a",
+            b"ab",
+            b"abcdefgh",
+            b"abcdefghi",
+            b"b",
+        ];
         for a in keys {
             for b in keys {
                 if prefix_of(a) != prefix_of(b) {

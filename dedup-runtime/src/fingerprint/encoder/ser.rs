@@ -11,7 +11,7 @@ use super::compound::{MapSer, SeqSer, StreamSer, failed};
 use super::error::Error;
 use super::number::{put_f64, put_i64, put_i128, put_u64, put_u128};
 use super::out::{Out, tag};
-use super::unordered::{SET_TOKEN, is_unordered_collection};
+use super::unordered::SET_TOKEN;
 
 /// serde_json's `arbitrary_precision` numbers arrive as a struct of this name holding the text.
 const JSON_NUMBER_TOKEN: &str = "$serde_json::private::Number";
@@ -255,11 +255,7 @@ impl<'a, O: Out> ser::Serializer for Ser<'a, O> {
         MapSer::map(self.out)
     }
 
-    fn serialize_struct(
-        mut self,
-        name: &'static str,
-        _len: usize,
-    ) -> Result<MapSer<'a, O>, Error> {
+    fn serialize_struct(mut self, name: &'static str, _len: usize) -> Result<MapSer<'a, O>, Error> {
         match name {
             JSON_NUMBER_TOKEN => {
                 self.scalar()?;
@@ -295,7 +291,7 @@ impl<'a, O: Out> ser::Serializer for Ser<'a, O> {
     {
         // The safety net: serde's impls for HashSet, BTreeSet and BinaryHeap call this, and their
         // iteration order is not part of their value.
-        if is_unordered_collection::<I>() {
+        if self.out.pool().is_unordered(std::any::type_name::<I>()) {
             self.unordered = true;
         }
         let mut seq = self.sequence()?;

@@ -43,13 +43,13 @@ impl<T: fmt::Debug + ?Sized> fmt::Debug for Unordered<'_, T> {
     }
 }
 
-/// Whether `collect_seq` was called by a set type's `Serialize` impl (serde passes `&Self`).
+/// Whether `collect_seq` was called by a set type's `Serialize` impl (serde passes `&Self`),
+/// given `type_name` of the iterator type.
 ///
 /// Only the outermost type counts: `Vec<HashSet<_>>` is an ordered sequence of sets. `type_name`
 /// selects behaviour here and never enters the encoded bytes, so a future rustc that spells it
 /// differently makes vector `set_hashset` fail loudly rather than change digests silently.
-pub(super) fn is_unordered_collection<I>() -> bool {
-    let mut name = std::any::type_name::<I>();
+pub(super) fn is_unordered_type_name(mut name: &str) -> bool {
     loop {
         name = name.trim_start_matches('&');
         match name.strip_prefix("mut ") {
@@ -59,7 +59,10 @@ pub(super) fn is_unordered_collection<I>() -> bool {
     }
     let path = name.split('<').next().unwrap_or(name);
     // A slice, array, tuple or pointer is not a set, whatever its elements are.
-    if !path.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':') {
+    if !path
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
+    {
         return false;
     }
     ["HashSet", "BTreeSet", "BinaryHeap"].iter().any(|set| {
@@ -72,7 +75,11 @@ pub(super) fn is_unordered_collection<I>() -> bool {
 mod tests {
     use std::collections::{BTreeSet, BinaryHeap, HashSet, VecDeque};
 
-    use super::is_unordered_collection;
+    use super::is_unordered_type_name;
+
+    fn is_unordered_collection<I>() -> bool {
+        is_unordered_type_name(std::any::type_name::<I>())
+    }
 
     #[test]
     fn only_outer_set_types_are_unordered() {

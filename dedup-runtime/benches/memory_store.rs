@@ -114,19 +114,23 @@ fn median(mut runs: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    const N: u64 = 200_000;
-    const ROUNDS: u64 = 5;
+    // `BENCH_N` shrinks the run for profiling (e.g. under callgrind).
+    let n_env = std::env::var("BENCH_N").ok().and_then(|v| v.parse().ok());
+    let (n, rounds): (u64, u64) = match n_env {
+        Some(n) => (n, 1),
+        None => (200_000, 5),
+    };
     let next_id = AtomicU64::new(1 << 40);
     let mut rows = Vec::new();
     for threads in [1u64, 2] {
         // First deliveries: every message is new (ids never repeat across rounds).
-        let first: Vec<(f64, f64)> = (0..ROUNDS)
+        let first: Vec<(f64, f64)> = (0..rounds)
             .map(|_| {
-                let base = next_id.fetch_add(threads * N, Ordering::Relaxed);
-                let ids = move |t: u64, i: u64| base + t * N + i;
+                let base = next_id.fetch_add(threads * n, Ordering::Relaxed);
+                let ids = move |t: u64, i: u64| base + t * n + i;
                 (
-                    per_message(threads, N, charge, &ids),
-                    per_message(threads, N, bare, &ids),
+                    per_message(threads, n, charge, &ids),
+                    per_message(threads, n, bare, &ids),
                 )
             })
             .collect();
@@ -142,14 +146,14 @@ fn main() {
             met: overhead <= 1_500.0,
         });
         // Duplicates: the same messages again, all completed already.
-        let base_id = next_id.fetch_add(threads * N, Ordering::Relaxed);
-        let ids = move |t: u64, i: u64| base_id + t * N + i;
-        per_message(threads, N, charge, &ids);
-        let dup: Vec<(f64, f64)> = (0..ROUNDS)
+        let base_id = next_id.fetch_add(threads * n, Ordering::Relaxed);
+        let ids = move |t: u64, i: u64| base_id + t * n + i;
+        per_message(threads, n, charge, &ids);
+        let dup: Vec<(f64, f64)> = (0..rounds)
             .map(|_| {
                 (
-                    per_message(threads, N, charge, &ids),
-                    per_message(threads, N, bare, &ids),
+                    per_message(threads, n, charge, &ids),
+                    per_message(threads, n, bare, &ids),
                 )
             })
             .collect();

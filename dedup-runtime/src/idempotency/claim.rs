@@ -184,7 +184,7 @@ impl<S: Store> fmt::Debug for Claim<S> {
 /// JSON keeps stored results readable in the database for audit, and is what every language
 /// reads. It writes a non-finite float as `null`, which would then fail every replay; decoding
 /// the bytes once here turns that into an error while the first delivery is still unacknowledged.
-fn encode_result<T: Serialize + DeserializeOwned>(
+pub(crate) fn encode_result<T: Serialize + DeserializeOwned>(
     scope: &str,
     value: &T,
 ) -> Result<Vec<u8>, Error> {
@@ -204,15 +204,15 @@ fn encode_result<T: Serialize + DeserializeOwned>(
 pub struct Replay {
     value: Vec<u8>,
     correlation: Option<String>,
-    scope: String,
+    scope: Cow<'static, str>,
     fingerprint: Digest,
 }
 
 impl Replay {
-    pub(super) fn new(
+    pub(crate) fn new(
         value: Vec<u8>,
         correlation: Option<String>,
-        scope: String,
+        scope: Cow<'static, str>,
         fingerprint: Digest,
     ) -> Self {
         Replay {
@@ -239,7 +239,7 @@ impl Replay {
     /// between releases): never a silent default.
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T, Error> {
         serde_json::from_slice(&self.value).map_err(|err| Error::Decode {
-            scope: self.scope.clone(),
+            scope: self.scope.to_string(),
             fingerprint: self.fingerprint,
             reason: err.to_string(),
         })

@@ -36,7 +36,7 @@
 //! | [`Outcome::InProgress`] | another delivery holds the claim | requeue after a delay, never ack |
 //! | `Err(_)` | the body failed (claim released) or the store failed (nothing recorded) | requeue |
 
-mod claim;
+pub(crate) mod claim;
 mod delivery;
 
 use std::borrow::Cow;
@@ -253,7 +253,7 @@ impl<S: Store> Idempotency<S> {
                 Ok(Begin::Completed(Replay::new(
                     value,
                     record.correlation,
-                    self.scope.to_string(),
+                    self.scope.clone(),
                     delivery.key(),
                 )))
             }

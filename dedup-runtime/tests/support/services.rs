@@ -41,7 +41,10 @@ pub fn require(service: &str, url: &str, reachable: bool) -> bool {
         let binary = std::env::current_exe()
             .ok()
             .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
-            .map(|s| s.rsplit_once('-').map_or(s.clone(), |(name, _hash)| name.to_owned()))
+            .map(|s| {
+                s.rsplit_once('-')
+                    .map_or(s.clone(), |(name, _hash)| name.to_owned())
+            })
             .unwrap_or_default();
         let _ = writeln!(
             std::io::stderr(),

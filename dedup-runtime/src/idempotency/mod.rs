@@ -52,7 +52,7 @@ pub use self::claim::{Claim, Replay};
 pub use self::delivery::Delivery;
 use crate::Error;
 use crate::store::{
-    BlockingStore, ClaimOutcome, ClaimRequest, Key, OwnerToken, RecordState, Store,
+    BlockingStore, ClaimOutcome, ClaimRequest, Key, OwnerToken, Record, RecordState, Store,
 };
 
 /// How long a completed record is remembered when `ttl` is not given: one day, longer than the
@@ -114,8 +114,14 @@ pub enum Begin<S: Store> {
 pub struct Idempotency<S> {
     store: S,
     scope: Cow<'static, str>,
-    ttl: Duration,
+    pub(crate) ttl: Duration,
     lease: Duration,
+}
+
+/// A live record that prevents a claim, as the protocol reads it.
+pub(crate) enum Found {
+    Completed(Replay),
+    InProgress { retry_after: Option<Duration> },
 }
 
 impl<S: Store> Idempotency<S> {
@@ -201,7 +207,11 @@ impl<S: Store> Idempotency<S> {
         }
     }
 
-    fn claim_request<'d>(&self, owner: OwnerToken, delivery: &Delivery<'d>) -> ClaimRequest<'d> {
+    pub(crate) fn claim_request<'d>(
+        &self,
+        owner: OwnerToken,
+        delivery: &Delivery<'d>,
+    ) -> ClaimRequest<'d> {
         ClaimRequest {
             owner,
             lease: self.lease,
@@ -210,25 +220,30 @@ impl<S: Store> Idempotency<S> {
         }
     }
 
-    /// Turns a store's answer into the protocol's, checking the payload and tracing duplicates.
+    /// Turns a store's answer into the protocol's.
     fn interpret(
         &self,
         outcome: ClaimOutcome,
         owner: OwnerToken,
         delivery: &Delivery<'_>,
     ) -> Result<Begin<S>, Error> {
-        let record = match outcome {
-            ClaimOutcome::Acquired => {
-                return Ok(Begin::Claimed(Claim::new(
-                    self.store.clone(),
-                    self.scope.clone(),
-                    delivery.key(),
-                    owner,
-                    self.ttl,
-                )));
-            }
-            ClaimOutcome::Existing(record) => record,
-        };
+        match outcome {
+            ClaimOutcome::Acquired => Ok(Begin::Claimed(Claim::new(
+                self.store.clone(),
+                self.scope.clone(),
+                delivery.key(),
+                owner,
+                self.ttl,
+            ))),
+            ClaimOutcome::Existing(record) => Ok(match self.found(record, delivery)? {
+                Found::Completed(replay) => Begin::Completed(replay),
+                Found::InProgress { retry_after } => Begin::InProgress { retry_after },
+            }),
+        }
+    }
+
+    /// Reads the record that prevented a claim: checks the payload and traces the duplicate.
+    pub(crate) fn found(&self, record: Record, delivery: &Delivery<'_>) -> Result<Found, Error> {
         if let (Some(stored), Some(current)) = (record.payload, delivery.payload_fingerprint())
             && stored != current
         {
@@ -250,7 +265,7 @@ impl<S: Store> Idempotency<S> {
                     store = self.store.name(),
                     "duplicate delivery skipped; replaying the first result"
                 );
-                Ok(Begin::Completed(Replay::new(
+                Ok(Found::Completed(Replay::new(
                     value,
                     record.correlation,
                     self.scope.clone(),
@@ -268,7 +283,7 @@ impl<S: Store> Idempotency<S> {
                     store = self.store.name(),
                     "delivery arrived while the first is still in progress; retry later"
                 );
-                Ok(Begin::InProgress {
+                Ok(Found::InProgress {
                     retry_after: record.expires_in,
                 })
             }

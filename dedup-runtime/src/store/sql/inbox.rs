@@ -10,8 +10,8 @@ use sqlx::{Postgres, Transaction};
 
 use super::postgres::{PostgresStore, claim_on, complete_on, lease_lost, release_on};
 use crate::idempotency::claim::encode_result;
-use crate::idempotency::{DEFAULT_LEASE, DEFAULT_TTL, Delivery, Replay};
-use crate::store::{ClaimOutcome, ClaimRequest, Key, OwnerToken, RecordState};
+use crate::idempotency::{Delivery, Found, Idempotency, Replay};
+use crate::store::{ClaimOutcome, Key, OwnerToken};
 use crate::{Digest, Error};
 
 /// The transactional inbox on PostgreSQL: the claim and the completion of a message run inside
@@ -72,10 +72,7 @@ use crate::{Digest, Error};
 /// [`PostgresStore::inbox`] is the shortcut with the default ttl and lease.
 #[derive(Debug, Clone)]
 pub struct Inbox {
-    store: PostgresStore,
-    scope: Cow<'static, str>,
-    ttl: Duration,
-    lease: Duration,
+    idempotency: Idempotency<PostgresStore>,
 }
 
 impl Inbox {
@@ -83,28 +80,27 @@ impl Inbox {
     /// (30 s; it only matters if a claim is committed without being completed).
     pub fn new(store: PostgresStore, scope: impl Into<Cow<'static, str>>) -> Self {
         Inbox {
-            store,
-            scope: scope.into(),
-            ttl: DEFAULT_TTL,
-            lease: DEFAULT_LEASE,
+            idempotency: Idempotency::new(store, scope),
         }
     }
 
     /// How long a completed record is remembered.
-    pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.ttl = ttl;
-        self
+    pub fn ttl(self, ttl: Duration) -> Self {
+        Inbox {
+            idempotency: self.idempotency.ttl(ttl),
+        }
     }
 
     /// How long a committed but uncompleted claim is honoured.
-    pub fn lease(mut self, lease: Duration) -> Self {
-        self.lease = lease;
-        self
+    pub fn lease(self, lease: Duration) -> Self {
+        Inbox {
+            idempotency: self.idempotency.lease(lease),
+        }
     }
 
     /// The scope.
     pub fn scope(&self) -> &str {
-        &self.scope
+        self.idempotency.scope()
     }
 
     /// Claims `delivery` inside `tx`, or tells what holds it. See [`Inbox`] on
@@ -116,58 +112,24 @@ impl Inbox {
         tx: &mut Transaction<'_, Postgres>,
         delivery: Delivery<'_>,
     ) -> Result<InboxOutcome, Error> {
-        let key = Key::new(&self.scope, delivery.key());
+        let store = self.idempotency.store();
+        let key = Key::new(self.scope(), delivery.key());
         let owner = OwnerToken::random();
-        let request = ClaimRequest {
-            owner,
-            lease: self.lease,
-            correlation: delivery.correlation_id(),
-            payload: delivery.payload_fingerprint(),
-        };
-        let outcome = claim_on(self.store.statements(), &mut **tx, key, &request).await?;
-        let record = match outcome {
-            ClaimOutcome::Acquired => {
-                return Ok(InboxOutcome::Claimed(InboxClaim {
-                    store: self.store.clone(),
-                    scope: self.scope.to_string(),
-                    fingerprint: delivery.key(),
-                    owner,
-                    ttl: self.ttl,
-                }));
-            }
-            ClaimOutcome::Existing(record) => record,
-        };
-        if let (Some(stored), Some(current)) = (record.payload, delivery.payload_fingerprint())
-            && stored != current
-        {
-            return Err(Error::PayloadMismatch {
-                scope: self.scope.to_string(),
+        let request = self.idempotency.claim_request(owner, &delivery);
+        match claim_on(store.statements(), &mut **tx, key, &request).await? {
+            ClaimOutcome::Acquired => Ok(InboxOutcome::Claimed(InboxClaim {
+                store: store.clone(),
+                scope: self.scope().to_owned(),
                 fingerprint: delivery.key(),
-                stored,
-                current,
-            });
-        }
-        match record.state {
-            RecordState::Completed { value } => {
-                tracing::info!(
-                    target: "dedup",
-                    scope = %self.scope,
-                    fingerprint = %delivery.key(),
-                    first_correlation = record.correlation.as_deref(),
-                    correlation = delivery.correlation_id(),
-                    store = "postgres",
-                    "duplicate delivery skipped; replaying the first result"
-                );
-                Ok(InboxOutcome::Completed(Replay::new(
-                    value,
-                    record.correlation,
-                    self.scope.clone(),
-                    delivery.key(),
-                )))
+                owner,
+                ttl: self.idempotency.ttl,
+            })),
+            ClaimOutcome::Existing(record) => {
+                Ok(match self.idempotency.found(record, &delivery)? {
+                    Found::Completed(replay) => InboxOutcome::Completed(replay),
+                    Found::InProgress { retry_after } => InboxOutcome::InProgress { retry_after },
+                })
             }
-            RecordState::InProgress { .. } => Ok(InboxOutcome::InProgress {
-                retry_after: record.expires_in,
-            }),
         }
     }
 }
@@ -276,5 +238,3 @@ impl fmt::Debug for InboxClaim {
             .finish_non_exhaustive()
     }
 }
-
-

@@ -31,11 +31,30 @@ pub mod conformance;
 mod handle;
 #[cfg(feature = "memory")]
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+mod sql;
 
 pub use self::handle::StoreHandle;
 #[cfg(feature = "memory")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
 pub use self::memory::{Clock, ManualClock, MemoryStore, MemoryStoreBuilder, SystemClock};
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use self::redis::{RedisStore, RedisStoreBuilder};
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "postgres", feature = "sqlite"))))]
+pub use self::sql::PurgeTask;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use self::sql::inbox::{Inbox, InboxClaim, InboxOutcome};
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use self::sql::postgres::{PostgresStore, PostgresStoreBuilder};
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use self::sql::sqlite::{SqliteStore, SqliteStoreBuilder};
 
 /// The address of one record: the consumer's scope and the message's fingerprint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -106,7 +125,11 @@ impl FromStr for OwnerToken {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
         if s.len() != 32 {
-            return Err(Error::corrupt("store", s, "an owner token has 32 hex characters"));
+            return Err(Error::corrupt(
+                "store",
+                s,
+                "an owner token has 32 hex characters",
+            ));
         }
         u128::from_str_radix(s, 16)
             .map(OwnerToken)

@@ -1,0 +1,358 @@
+//! Local Redis servers the tests start themselves: a standalone server on a free port (for fault
+//! tests) and a three-master Redis Cluster.
+//!
+//! Every server is a child of a small `sh` wrapper that holds a pipe from the test process on its
+//! standard input: when the guard is dropped (also on panic) or the test process dies, the pipe
+//! closes and the wrapper kills the server with SIGKILL. Nothing outlives the test binary, not even
+//! a cluster kept in a `static` shared by the tests of one binary.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// `true` when `redis-server` and `redis-cli` can be run.
+pub fn binaries_available() -> bool {
+    ["redis-server", "redis-cli"].iter().all(|bin| {
+        Command::new(bin)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+}
+
+fn pseudo_random() -> u64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut x = nanos
+        ^ (u64::from(std::process::id()) << 32)
+        ^ COUNTER.fetch_add(0x9e37_79b9, Ordering::Relaxed);
+    // splitmix64
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// A loopback port that is free now, whose cluster bus port (`+10000`) is free too.
+pub fn free_port() -> u16 {
+    for _ in 0..1_000 {
+        let port = 20_000 + (pseudo_random() % 20_000) as u16;
+        let free = |p: u16| TcpListener::bind(("127.0.0.1", p)).is_ok();
+        if free(port) && free(port + 10_000) {
+            return port;
+        }
+    }
+    panic!("no free loopback port pair found");
+}
+
+/// A fresh directory under the system temp dir, removed by its owner's `Drop`.
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "dedup-{tag}-{}-{:x}",
+        std::process::id(),
+        pseudo_random()
+    ));
+    std::fs::create_dir_all(&dir).expect("cannot create a temp dir");
+    dir
+}
+
+const WRAPPER: &str = r#"
+redis-server "$@" &
+pid=$!
+# The test process holds our standard input: when it closes it (or dies), the server goes.
+cat > /dev/null
+kill -9 "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+exit 0
+"#;
+
+/// One `redis-server` child process.
+#[derive(Debug)]
+struct Process {
+    wrapper: Child,
+}
+
+impl Process {
+    fn spawn(args: &[String]) -> Process {
+        let wrapper = Command::new("sh")
+            .arg("-c")
+            .arg(WRAPPER)
+            .arg("sh")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cannot start sh for redis-server");
+        Process { wrapper }
+    }
+
+    /// Kills the server (SIGKILL: no shutdown, no save) and waits until it is gone.
+    fn kill(&mut self) {
+        drop(self.wrapper.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.wrapper.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.wrapper.kill();
+        let _ = self.wrapper.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn ping(port: u16) -> bool {
+    let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}")) else {
+        return false;
+    };
+    let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_millis(500)) else {
+        return false;
+    };
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+    redis::cmd("PING")
+        .query::<String>(&mut conn)
+        .is_ok_and(|pong| pong == "PONG")
+}
+
+fn wait_until(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if ready() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = what;
+    false
+}
+
+fn common_args(port: u16, dir: &Path) -> Vec<String> {
+    vec![
+        "--port".into(),
+        port.to_string(),
+        "--bind".into(),
+        "127.0.0.1".into(),
+        "--dir".into(),
+        dir.display().to_string(),
+        "--logfile".into(),
+        dir.join(format!("redis-{port}.log")).display().to_string(),
+        "--save".into(),
+        String::new(),
+        "--daemonize".into(),
+        "no".into(),
+    ]
+}
+
+/// A standalone `redis-server` on a free loopback port, for tests that kill and restart it.
+#[derive(Debug)]
+pub struct RedisServer {
+    port: u16,
+    dir: PathBuf,
+    durable: bool,
+    process: Option<Process>,
+}
+
+impl RedisServer {
+    /// Starts a server. With `durable`, every write is in the append-only file before it is
+    /// acknowledged (`appendfsync always`), so a killed server restarts with what it confirmed.
+    pub fn start(durable: bool) -> RedisServer {
+        let dir = temp_dir("redis");
+        for _ in 0..5 {
+            let mut server = RedisServer {
+                port: free_port(),
+                dir: dir.clone(),
+                durable,
+                process: None,
+            };
+            if server.try_start() {
+                return server;
+            }
+            // The port was taken in between: try another one.
+            server.dir = PathBuf::new();
+        }
+        panic!(
+            "redis-server did not start (see the logs under {})",
+            dir.display()
+        );
+    }
+
+    fn try_start(&mut self) -> bool {
+        let mut args = common_args(self.port, &self.dir);
+        if self.durable {
+            args.extend(["--appendonly", "yes", "--appendfsync", "always"].map(String::from));
+        } else {
+            args.extend(["--appendonly", "no"].map(String::from));
+        }
+        self.process = Some(Process::spawn(&args));
+        let port = self.port;
+        wait_until("redis-server", Duration::from_secs(15), || ping(port))
+    }
+
+    /// The server's URL.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Kills the server with SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            process.kill();
+        }
+    }
+
+    /// Starts the server again on the same port (and the same data directory).
+    pub fn restart(&mut self) {
+        self.kill();
+        // The port may linger briefly after the kill.
+        assert!(
+            wait_until("a free port", Duration::from_secs(15), || {
+                TcpListener::bind(("127.0.0.1", self.port)).is_ok()
+            }),
+            "port {} did not become free",
+            self.port
+        );
+        assert!(
+            self.try_start(),
+            "redis-server did not restart on port {}",
+            self.port
+        );
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+        if !self.dir.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// A Redis Cluster of three masters (no replicas) on free loopback ports.
+#[derive(Debug)]
+pub struct RedisCluster {
+    ports: Vec<u16>,
+    dir: PathBuf,
+    processes: Vec<Process>,
+}
+
+impl RedisCluster {
+    /// Starts three `redis-server --cluster-enabled yes` nodes, joins them with
+    /// `redis-cli --cluster create`, and waits until every node reports `cluster_state:ok`.
+    pub fn start() -> RedisCluster {
+        let mut last = String::new();
+        for _ in 0..3 {
+            match Self::try_start() {
+                Ok(cluster) => return cluster,
+                Err(err) => last = err,
+            }
+        }
+        panic!("could not start a local Redis Cluster: {last}");
+    }
+
+    fn try_start() -> Result<RedisCluster, String> {
+        let dir = temp_dir("redis-cluster");
+        let mut ports: Vec<u16> = Vec::new();
+        while ports.len() < 3 {
+            let port = free_port();
+            if !ports.contains(&port) {
+                ports.push(port);
+            }
+        }
+        let mut cluster = RedisCluster {
+            ports: ports.clone(),
+            dir: dir.clone(),
+            processes: Vec::new(),
+        };
+        for &port in &ports {
+            let mut args = common_args(port, &dir);
+            args.extend([
+                "--cluster-enabled".to_owned(),
+                "yes".to_owned(),
+                "--cluster-config-file".to_owned(),
+                dir.join(format!("nodes-{port}.conf")).display().to_string(),
+                "--appendonly".to_owned(),
+                "no".to_owned(),
+            ]);
+            cluster.processes.push(Process::spawn(&args));
+        }
+        for &port in &ports {
+            if !wait_until("a cluster node", Duration::from_secs(15), || ping(port)) {
+                return Err(format!(
+                    "node {port} did not answer PING (logs in {})",
+                    dir.display()
+                ));
+            }
+        }
+        let output = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(ports.iter().map(|p| format!("127.0.0.1:{p}")))
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run redis-cli: {e}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "redis-cli --cluster create failed: {}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+        let all_ok = || ports.iter().all(|&port| cluster_state_ok(port));
+        if !wait_until("cluster_state:ok", Duration::from_secs(30), all_ok) {
+            return Err("the cluster never reported cluster_state:ok".to_owned());
+        }
+        Ok(cluster)
+    }
+
+    /// The node addresses, as `redis://127.0.0.1:P`.
+    pub fn nodes(&self) -> Vec<String> {
+        self.ports
+            .iter()
+            .map(|p| format!("redis://127.0.0.1:{p}"))
+            .collect()
+    }
+}
+
+fn cluster_state_ok(port: u16) -> bool {
+    let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}")) else {
+        return false;
+    };
+    let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_millis(500)) else {
+        return false;
+    };
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+    redis::cmd("CLUSTER")
+        .arg("INFO")
+        .query::<String>(&mut conn)
+        .is_ok_and(|info| info.lines().any(|line| line.trim() == "cluster_state:ok"))
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for process in &mut self.processes {
+            process.kill();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -100,9 +100,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let resend = delivery(1001, 4_990, 2);
     let changed = delivery(1001, 5_990, 3);
     println!("fingerprints");
-    println!("  first delivery                     {}", first.try_fingerprint()?);
-    println!("  resend (new sent_at, new corr id)  {}", resend.try_fingerprint()?);
-    println!("  changed amount                     {}", changed.try_fingerprint()?);
+    println!(
+        "  first delivery                     {}",
+        first.try_fingerprint()?
+    );
+    println!(
+        "  resend (new sent_at, new corr id)  {}",
+        resend.try_fingerprint()?
+    );
+    println!(
+        "  changed amount                     {}",
+        changed.try_fingerprint()?
+    );
     assert_eq!(first.try_fingerprint()?, resend.try_fingerprint()?);
     assert_ne!(first.try_fingerprint()?, changed.try_fingerprint()?);
     println!("  -> the resend is the same message; the changed order is not\n");

@@ -1046,3 +1046,416 @@ fn crate_path_can_be_given() {
         plain("ThroughReexport", &json!({"a": 1}))
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// The presorted fast path: a struct with named fields whose field names the derive knows streams
+// its fields in canonical order. The bytes must be those of the buffered, sorted path, which is
+// what `fingerprint_of` gives for the same type through its own `#[derive(Serialize)]`.
+
+macro_rules! rename_all_case {
+    ($test:ident, $rule:literal) => {
+        #[test]
+        fn $test() {
+            #[derive(Serialize, Fingerprint)]
+            #[serde(rename_all = $rule)]
+            #[fingerprint(namespace = "presorted.rename_all")]
+            struct Renamed {
+                order_id: u64,
+                a: u8,
+                very_long_field_name: Option<String>,
+                r#type: &'static str,
+                x_y_z9: i64,
+                _leading: bool,
+                #[serde(rename = "kept_as_is")]
+                renamed_anyway: u8,
+                absent: Option<u8>,
+            }
+            let value = Renamed {
+                order_id: 1,
+                a: 2,
+                very_long_field_name: Some("long".to_owned()),
+                r#type: "t",
+                x_y_z9: -3,
+                _leading: true,
+                renamed_anyway: 4,
+                absent: None,
+            };
+            assert_eq!(
+                value.fingerprint(),
+                plain("presorted.rename_all", &value),
+                "rename_all = {}",
+                $rule
+            );
+        }
+    };
+}
+
+rename_all_case!(presorted_rename_all_lowercase, "lowercase");
+rename_all_case!(presorted_rename_all_uppercase, "UPPERCASE");
+rename_all_case!(presorted_rename_all_pascal_case, "PascalCase");
+rename_all_case!(presorted_rename_all_camel_case, "camelCase");
+rename_all_case!(presorted_rename_all_snake_case, "snake_case");
+rename_all_case!(
+    presorted_rename_all_screaming_snake_case,
+    "SCREAMING_SNAKE_CASE"
+);
+rename_all_case!(presorted_rename_all_kebab_case, "kebab-case");
+rename_all_case!(
+    presorted_rename_all_screaming_kebab_case,
+    "SCREAMING-KEBAB-CASE"
+);
+
+#[test]
+fn presorted_rename_all_serialize_side_only() {
+    #[derive(Serialize, Fingerprint)]
+    #[serde(rename_all(serialize = "camelCase", deserialize = "kebab-case"))]
+    struct Split {
+        first_name: String,
+        #[serde(rename(deserialize = "ignored"))]
+        last_name: String,
+    }
+    let value = Split {
+        first_name: "Ada".to_owned(),
+        last_name: "Lovelace".to_owned(),
+    };
+    assert_eq!(value.fingerprint(), plain("Split", &value));
+    assert_eq!(
+        value.fingerprint(),
+        plain(
+            "Split",
+            &json!({"firstName": "Ada", "lastName": "Lovelace"})
+        )
+    );
+}
+
+/// Field names whose canonical order (byte length first) differs from both declaration order
+/// and alphabetical order, plus non-ASCII names (longer in bytes than in characters).
+#[derive(Serialize, Fingerprint)]
+#[fingerprint(namespace = "presorted.order")]
+struct Canonical {
+    zzz: u8,
+    aaaa: u8,
+    b: u8,
+    #[serde(rename = "é")]
+    e_acute: u8,
+    #[serde(rename = "z")]
+    last_letter: u8,
+    #[fingerprint(rename = "日本")]
+    japan: u8,
+    #[serde(rename = "ab")]
+    two: u8,
+    #[serde(rename = "")]
+    empty: u8,
+    #[serde(rename = "Zé")]
+    mixed: u8,
+}
+
+#[test]
+fn presorted_order_is_by_byte_length_then_bytes() {
+    let value = Canonical {
+        zzz: 1,
+        aaaa: 2,
+        b: 3,
+        e_acute: 4,
+        last_letter: 5,
+        japan: 6,
+        two: 7,
+        empty: 8,
+        mixed: 9,
+    };
+    let expected = json!({
+        "zzz": 1, "aaaa": 2, "b": 3, "é": 4, "z": 5, "日本": 6, "ab": 7, "": 8, "Zé": 9,
+    });
+    assert_eq!(value.fingerprint(), plain("presorted.order", &expected));
+    // The serde-derived `Serialize` of the same type (the buffered path) agrees, except for the
+    // `#[fingerprint(rename)]`, which only the derive knows.
+    let mut serde_view = serde_json::to_value(&value).unwrap();
+    let japan = serde_view.as_object_mut().unwrap().remove("japan").unwrap();
+    serde_view["日本"] = japan;
+    assert_eq!(value.fingerprint(), plain("presorted.order", &serde_view));
+}
+
+fn is_empty_str(value: &str) -> bool {
+    value.is_empty()
+}
+
+#[derive(Serialize, Fingerprint)]
+#[fingerprint(namespace = "presorted.attrs")]
+struct Attributed {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    maybe: Option<u32>,
+    none_field: Option<String>,
+    some_field: Option<String>,
+    nested_none: Option<Option<u8>>,
+    unit: (),
+    #[serde(skip_serializing_if = "is_empty_str")]
+    label: String,
+    #[serde(skip_serializing_if = "is_zero")]
+    count: u32,
+    #[serde(with = "cents")]
+    amount: f64,
+    #[serde(serialize_with = "upper")]
+    currency: String,
+    #[serde(serialize_with = "upper", skip_serializing_if = "is_empty_str")]
+    both: String,
+    #[serde(skip)]
+    serde_skipped: u8,
+    #[serde(skip_serializing)]
+    not_serialized: u8,
+}
+
+fn attributed(flip: bool) -> Attributed {
+    Attributed {
+        maybe: flip.then_some(5),
+        none_field: None,
+        some_field: Some("here".to_owned()),
+        nested_none: Some(None),
+        unit: (),
+        label: if flip { "x".to_owned() } else { String::new() },
+        count: u32::from(flip),
+        amount: 12.34,
+        currency: "eur".to_owned(),
+        both: if flip { "b".to_owned() } else { String::new() },
+        serde_skipped: 1,
+        not_serialized: 2,
+    }
+}
+
+#[test]
+fn presorted_nulls_skips_and_with() {
+    for flip in [false, true] {
+        let value = attributed(flip);
+        let mut expected = json!({
+            "some_field": "here",
+            "amount": "1234",
+            "currency": "EUR",
+        });
+        if flip {
+            expected["maybe"] = json!(5);
+            expected["label"] = json!("x");
+            expected["count"] = json!(1);
+            expected["both"] = json!("B");
+        }
+        let digest = value.fingerprint();
+        assert_eq!(digest, plain("presorted.attrs", &value), "flip = {flip}");
+        assert_eq!(digest, plain("presorted.attrs", &expected), "flip = {flip}");
+    }
+    // NULL-valued fields are dropped, so adding one changes nothing.
+    assert_eq!(
+        attributed(false).fingerprint(),
+        plain(
+            "presorted.attrs",
+            &json!({
+                "some_field": "here", "amount": "1234", "currency": "EUR",
+                "none_field": null, "nested_none": null, "unit": null,
+            })
+        )
+    );
+}
+
+#[derive(Serialize, Fingerprint)]
+#[fingerprint(namespace = "presorted.unordered")]
+struct SetTagged {
+    #[fingerprint(unordered)]
+    tags: Vec<String>,
+    #[fingerprint(unordered)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    maybe_tags: Option<Vec<u8>>,
+    #[fingerprint(unordered)]
+    none_tags: Option<Vec<u8>>,
+    id: u8,
+}
+
+/// `SetTagged` as plain serde sees it, with the sets marked by hand.
+#[derive(Serialize)]
+struct SetTaggedPlain<'a> {
+    tags: Unordered<'a, Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    maybe_tags: Option<Unordered<'a, Vec<u8>>>,
+    none_tags: Option<Unordered<'a, Vec<u8>>>,
+    id: u8,
+}
+
+#[test]
+fn presorted_unordered() {
+    for flip in [false, true] {
+        let value = SetTagged {
+            tags: strings(if flip { &["b", "a"] } else { &["a", "b"] }),
+            maybe_tags: flip.then(|| vec![3, 1, 2]),
+            none_tags: None,
+            id: 7,
+        };
+        let reference = SetTaggedPlain {
+            tags: Unordered(&value.tags),
+            maybe_tags: value.maybe_tags.as_ref().map(Unordered),
+            none_tags: None,
+            id: 7,
+        };
+        assert_eq!(
+            value.fingerprint(),
+            plain("presorted.unordered", &reference),
+            "flip = {flip}"
+        );
+    }
+}
+
+#[derive(Serialize, Fingerprint)]
+#[fingerprint(namespace = "presorted.outer")]
+struct Outer {
+    zeta: Inner,
+    alpha: Vec<Inner>,
+    maybe: Option<Inner>,
+    absent: Option<Inner>,
+    empty: EmptyBraces,
+}
+
+#[derive(Serialize, Fingerprint)]
+#[serde(rename_all = "camelCase")]
+struct Inner {
+    long_name: Option<u8>,
+    id: u64,
+    #[serde(serialize_with = "upper")]
+    code: String,
+    #[fingerprint(skip)]
+    #[serde(skip)]
+    cache: u8,
+}
+
+#[derive(Serialize, Fingerprint)]
+struct EmptyBraces {}
+
+#[test]
+fn presorted_nested_and_empty_structs() {
+    let inner = |id: u64, long_name: Option<u8>| Inner {
+        long_name,
+        id,
+        code: format!("c{id}"),
+        cache: 0,
+    };
+    let value = Outer {
+        zeta: inner(1, Some(9)),
+        alpha: vec![inner(2, None), inner(3, Some(1))],
+        maybe: Some(inner(4, None)),
+        absent: None,
+        empty: EmptyBraces {},
+    };
+    assert_eq!(value.fingerprint(), plain("presorted.outer", &value));
+    assert_eq!(
+        value.fingerprint(),
+        plain(
+            "presorted.outer",
+            &json!({
+                "zeta": {"longName": 9, "id": 1, "code": "C1"},
+                "alpha": [{"id": 2, "code": "C2"}, {"longName": 1, "id": 3, "code": "C3"}],
+                "maybe": {"id": 4, "code": "C4"},
+                "empty": {},
+            })
+        )
+    );
+    assert_eq!(
+        EmptyBraces {}.fingerprint(),
+        plain("EmptyBraces", &json!({}))
+    );
+    assert_eq!(
+        EmptyBraces {}.fingerprint(),
+        plain("EmptyBraces", &EmptyBraces {})
+    );
+}
+
+/// Two fields with one serialized name keep the derived view, which fails as it always did.
+#[derive(Serialize, Fingerprint)]
+struct Clash {
+    a: u8,
+    #[serde(rename = "a")]
+    b: u8,
+}
+
+#[test]
+fn presorted_duplicate_names_still_fail() {
+    let error = Clash { a: 1, b: 2 }.try_fingerprint().unwrap_err();
+    assert!(error.to_string().contains("\"a\""), "{error}");
+}
+
+/// A generic struct with a `with` field: the wrapper carries the view's generics and bounds.
+#[derive(Serialize, Fingerprint)]
+#[fingerprint(namespace = "presorted.generic")]
+struct Generic<'a, T: Clone>
+where
+    T: Serialize,
+{
+    #[serde(serialize_with = "as_list")]
+    listed: T,
+    items: Vec<T>,
+    borrowed: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    extra: Option<T>,
+}
+
+#[test]
+fn presorted_generics() {
+    let value = Generic {
+        listed: 5_u8,
+        items: vec![1, 2],
+        borrowed: "b",
+        extra: None,
+    };
+    assert_eq!(value.fingerprint(), plain("presorted.generic", &value));
+}
+
+/// The encoder checks the order it is promised: a presorted struct whose fields come out of
+/// canonical order fails rather than give another digest.
+struct HandPresorted(&'static [&'static str]);
+
+impl Serialize for HandPresorted {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let mut fields = serializer.serialize_struct("$dedup::fp1::presorted", self.0.len())?;
+        for &name in self.0 {
+            fields.serialize_field(name, &1_u8)?;
+        }
+        fields.end()
+    }
+}
+
+#[test]
+fn presorted_order_is_checked() {
+    let in_order = fingerprint_of("hand", &HandPresorted(&["b", "aa", "ab"])).unwrap();
+    assert_eq!(in_order, plain("hand", &json!({"ab": 1, "aa": 1, "b": 1})));
+    let error = fingerprint_of("hand", &HandPresorted(&["aa", "b"])).unwrap_err();
+    assert!(error.to_string().contains("canonical order"), "{error}");
+    let error = fingerprint_of("hand", &HandPresorted(&["b", "b"])).unwrap_err();
+    assert!(error.to_string().contains("\"b\""), "{error}");
+}
+
+#[derive(Serialize, Fingerprint)]
+#[fingerprint(namespace = "presorted.large")]
+struct Large {
+    texts: Vec<String>,
+    rows: Vec<Inner>,
+    tail: String,
+}
+
+/// Large values stream through the hasher's staging in several batches, and the digest is still
+/// SHA-256 of exactly the bytes `encode` returns.
+#[test]
+fn presorted_large_values_hash_their_encoding() {
+    let value = Large {
+        texts: [0, 1, 4_087, 4_096, 5_000, 8_183, 8_192, 9_000, 20_000]
+            .iter()
+            .map(|&n| "x".repeat(n))
+            .collect(),
+        rows: (0..2_000)
+            .map(|id| Inner {
+                long_name: u8::try_from(id % 3).ok().filter(|&n| n != 0),
+                id,
+                code: format!("c{id}"),
+                cache: 0,
+            })
+            .collect(),
+        tail: "end".to_owned(),
+    };
+    let bytes = dedup_runtime::fingerprint::encode("presorted.large", &value).unwrap();
+    let sha: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&bytes).into();
+    assert_eq!(value.fingerprint().as_bytes(), &sha);
+    assert_eq!(value.fingerprint(), plain("presorted.large", &value));
+}

@@ -27,7 +27,7 @@
 //! the same shape as the user's type: a tuple struct stays a tuple struct, `transparent` still
 //! finds its field.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Group, Span, TokenStream, TokenTree};
 use quote::{ToTokens, format_ident, quote};
 use syn::spanned::Spanned;
 use syn::{
@@ -37,6 +37,7 @@ use syn::{
 
 use super::ast::{Data, Field, Input, Style, Variant};
 use super::bound;
+use super::presorted::{self, PRESORTED_TOKEN};
 
 /// The view's lifetime: the borrow of the container.
 const VIEW_LIFETIME: &str = "'__dedup";
@@ -195,6 +196,9 @@ impl View<'_> {
     }
 
     fn definition(&self, helpers: &mut Helpers, predicates: &[WherePredicate]) -> TokenStream {
+        if let Some(sorted) = presorted::sorted_fields(self.input) {
+            return self.presorted_definition(helpers, predicates, &sorted);
+        }
         let input = self.input;
         let private = self.private;
         let ident = Self::ident();
@@ -253,6 +257,92 @@ impl View<'_> {
         }
     }
 
+    /// A struct whose canonical field order is known: the view without serde attributes, and a
+    /// hand-written `Serialize` that gives the encoder its fields in that order under
+    /// [`PRESORTED_TOKEN`], leaving out the fields that serde would skip (`presorted.rs`).
+    fn presorted_definition(
+        &self,
+        helpers: &mut Helpers,
+        predicates: &[WherePredicate],
+        sorted: &[(String, &Field)],
+    ) -> TokenStream {
+        let private = self.private;
+        let ident = Self::ident();
+        let generics = self.generics();
+        let (view_generics, view_ty_generics, where_clause) = generics.split_for_impl();
+        let fields = match &self.input.data {
+            Data::Struct(_, fields) => fields.iter().map(|field| {
+                let member = &field.member;
+                let ty = self.field_ty(field);
+                quote!(#member: #ty)
+            }),
+            // `sorted_fields` only accepts structs.
+            Data::Enum(_) | Data::Union(_) => return TokenStream::new(),
+        };
+
+        let mut bounded = generics.clone();
+        bounded
+            .make_where_clause()
+            .predicates
+            .extend(predicates.iter().cloned());
+        let (_, _, bounded_where) = bounded.split_for_impl();
+
+        let serializer = Ident::new("__DedupS", Span::call_site());
+        let ser = quote!(<#serializer as #private::serde::Serializer>);
+        let ser_struct = quote!(<#ser::SerializeStruct as #private::serde::ser::SerializeStruct>);
+        let len = proc_macro2::Literal::usize_unsuffixed(sorted.len());
+        let token = LitStr::new(PRESORTED_TOKEN, Span::call_site());
+        let fields_out = sorted.iter().map(|(name, field)| {
+            let member = &field.member;
+            let name = LitStr::new(name, Span::call_site());
+            let value = match &field.serde.serialize_with {
+                Some(with) => {
+                    let with = helpers.serialize_with(&with.value, &[&field.ty]).1;
+                    let wrapper = helpers.with_wrapper(&generics, &with, member);
+                    quote!(&#wrapper(self))
+                }
+                None => quote!(&self.#member),
+            };
+            // At the field, as serde's derive does: a field type that is not `Serialize` is
+            // then reported there ("required by a bound introduced by this call").
+            let serialize_field = respan(
+                quote!(#private::serde::ser::SerializeStruct::serialize_field),
+                field.original.span(),
+            );
+            let write = quote! {
+                #serialize_field(&mut __dedup_struct, #name, #value)?;
+            };
+            match &field.serde.skip_serializing_if {
+                Some(path) => {
+                    let skip = helpers
+                        .skip_serializing_if(path, &field.ty, field.attrs.unordered.is_some())
+                        .1;
+                    quote!(if !#skip(&self.#member) { #write })
+                }
+                None => write,
+            }
+        });
+
+        quote! {
+            struct #ident #view_generics #where_clause { #(#fields),* }
+
+            #[automatically_derived]
+            impl #view_generics #private::serde::Serialize for #ident #view_ty_generics
+            #bounded_where
+            {
+                fn serialize<#serializer: #private::serde::Serializer>(
+                    &self,
+                    __dedup_serializer: #serializer,
+                ) -> #private::Result<#ser::Ok, #ser::Error> {
+                    let mut __dedup_struct =
+                        #ser::serialize_struct(__dedup_serializer, #token, #len)?;
+                    #(#fields_out)*
+                    #ser_struct::end(__dedup_struct)
+                }
+            }
+        }
+    }
+
     fn variant(&self, helpers: &mut Helpers, variant: &Variant) -> TokenStream {
         let ident = variant.ident;
         let mut attrs = Vec::new();
@@ -273,7 +363,7 @@ impl View<'_> {
         }
         if let Some(with) = &variant.serde.serialize_with {
             let tys: Vec<&Type> = variant.fields.iter().map(|field| &field.ty).collect();
-            let helper = helpers.serialize_with(&with.value, &tys);
+            let helper = helpers.serialize_with(&with.value, &tys).0;
             attrs.push(quote!(serialize_with = #helper));
         }
         attrs.extend(variant.serde.untagged.iter().map(ToTokens::to_token_stream));
@@ -344,12 +434,13 @@ impl View<'_> {
             attrs.push(Ident::new("skip_serializing", skip.span()).into_token_stream());
         }
         if let Some(path) = &serde.skip_serializing_if {
-            let helper =
-                helpers.skip_serializing_if(path, &field.ty, field.attrs.unordered.is_some());
+            let helper = helpers
+                .skip_serializing_if(path, &field.ty, field.attrs.unordered.is_some())
+                .0;
             attrs.push(quote!(skip_serializing_if = #helper));
         }
         if let Some(with) = &serde.serialize_with {
-            let helper = helpers.serialize_with(&with.value, &[&field.ty]);
+            let helper = helpers.serialize_with(&with.value, &[&field.ty]).0;
             attrs.push(quote!(serialize_with = #helper));
         }
         attrs.extend(serde.flatten.iter().map(ToTokens::to_token_stream));
@@ -429,8 +520,8 @@ struct Helpers<'a> {
 
 impl Helpers<'_> {
     /// A fn `(&&T0, &&T1, .., S) -> Result<S::Ok, S::Error>` calling `path(&T0, &T1, .., S)`,
-    /// and the `serialize_with` string that names it.
-    fn serialize_with(&mut self, path: &ExprPath, tys: &[&Type]) -> LitStr {
+    /// and the `serialize_with` string and the path that name it.
+    fn serialize_with(&mut self, path: &ExprPath, tys: &[&Type]) -> (LitStr, TokenStream) {
         let private = self.private;
         let fn_ident = format_ident!("__dedup_ser_{}", self.items.len());
         let serializer = Ident::new("__DedupS", Span::call_site());
@@ -463,8 +554,13 @@ impl Helpers<'_> {
     }
 
     /// A fn `(&&T) -> bool` (or `(&Unordered<T>) -> bool`) calling `path(&T)`, and the
-    /// `skip_serializing_if` string that names it.
-    fn skip_serializing_if(&mut self, path: &ExprPath, ty: &Type, unordered: bool) -> LitStr {
+    /// `skip_serializing_if` string and the path that name it.
+    fn skip_serializing_if(
+        &mut self,
+        path: &ExprPath,
+        ty: &Type,
+        unordered: bool,
+    ) -> (LitStr, TokenStream) {
         let private = self.private;
         let fn_ident = format_ident!("__dedup_skip_if_{}", self.items.len());
         let mut generics = self.generics.clone();
@@ -481,6 +577,44 @@ impl Helpers<'_> {
         });
         let turbofish = type_and_const_args(self.generics);
         name_with_turbofish(&fn_ident, &turbofish, path.span())
+    }
+
+    /// For a presorted view (`view_generics`: its generics), a newtype over `&view` whose
+    /// `Serialize` passes `view.#member` to the `serialize_with` helper `helper`: what serde's
+    /// derive builds inside `serialize` for such a field. It names the helper by its turbofish.
+    fn with_wrapper(
+        &mut self,
+        view_generics: &Generics,
+        helper: &TokenStream,
+        member: &Member,
+    ) -> Ident {
+        let private = self.private;
+        let ident = format_ident!("__DedupWith{}", self.items.len());
+        let view = View::ident();
+        let (_, view_args, view_where) = view_generics.split_for_impl();
+        let borrow = Lifetime::new("'__dedup_with", Span::call_site());
+        let mut generics = view_generics.clone();
+        generics.params.insert(0, parse_quote!(#borrow));
+        generics.lt_token.get_or_insert_with(Default::default);
+        generics.gt_token.get_or_insert_with(Default::default);
+        let (_, args, _) = generics.split_for_impl();
+        let (params, where_clause) = self.with_predicates(&mut generics.clone());
+        let serializer = Ident::new("__DedupS", Span::call_site());
+        let ser = quote!(<#serializer as #private::serde::Serializer>);
+        self.items.push(quote! {
+            struct #ident #params (&#borrow #view #view_args) #view_where;
+
+            #[automatically_derived]
+            impl #params #private::serde::Serialize for #ident #args #where_clause {
+                fn serialize<#serializer: #private::serde::Serializer>(
+                    &self,
+                    __dedup_s: #serializer,
+                ) -> #private::Result<#ser::Ok, #ser::Error> {
+                    #helper(&self.0.#member, __dedup_s)
+                }
+            }
+        });
+        ident
     }
 
     /// `<params>` and `where ...` of a helper fn: the container's where clause plus the
@@ -503,14 +637,14 @@ impl Helpers<'_> {
 }
 
 /// `"name::<T, N, _>"`, or `"name"` without parameters, spanned at the user's serde path so
-/// that serde's own errors about it land there.
-fn name_with_turbofish(ident: &Ident, args: &[TokenStream], span: Span) -> LitStr {
+/// that serde's own errors about it land there; and the same path as tokens.
+fn name_with_turbofish(ident: &Ident, args: &[TokenStream], span: Span) -> (LitStr, TokenStream) {
     let path = if args.is_empty() {
-        ident.to_string()
+        ident.to_token_stream()
     } else {
-        quote!(#ident::<#(#args),*>).to_string()
+        quote!(#ident::<#(#args),*>)
     };
-    LitStr::new(&path, span)
+    (LitStr::new(&path.to_string(), span), path)
 }
 
 /// The type and const parameters, by name, in order (lifetimes are left to inference).
@@ -522,6 +656,23 @@ fn type_and_const_args(generics: &Generics) -> Vec<TokenStream> {
             GenericParam::Type(param) => Some(param.ident.to_token_stream()),
             GenericParam::Const(param) => Some(param.ident.to_token_stream()),
             GenericParam::Lifetime(_) => None,
+        })
+        .collect()
+}
+
+/// `tokens`, every one spanned at `span`.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tree| {
+            if let TokenTree::Group(group) = &tree {
+                let mut inner = Group::new(group.delimiter(), respan(group.stream(), span));
+                inner.set_span(span);
+                tree = TokenTree::Group(inner);
+            } else {
+                tree.set_span(span);
+            }
+            tree
         })
         .collect()
 }

@@ -5,6 +5,7 @@ mod ast;
 mod attr;
 mod bound;
 mod expand;
+mod presorted;
 mod valid;
 
 use proc_macro2::TokenStream;

@@ -65,14 +65,13 @@ pub fn fingerprint_of<T: Serialize + ?Sized>(
 ) -> Result<Digest, FingerprintError> {
     let mut hasher = <Sha256 as sha2::Digest>::new();
     with_pool(|pool| {
-        write_preimage(
-            &mut Hashing {
-                hasher: &mut hasher,
-                pool,
-            },
-            namespace,
-            value,
-        )
+        let mut out = Hashing {
+            hasher: &mut hasher,
+            pool,
+        };
+        write_preimage(&mut out, namespace, value)?;
+        out.finish();
+        Ok::<(), FingerprintError>(())
     })?;
     Ok(Digest::from_bytes(sha2::Digest::finalize(hasher).into()))
 }

@@ -156,21 +156,65 @@ impl Pool {
 }
 
 /// The hasher, with the pool for the containers that must be sorted first.
+///
+/// Writes are staged in `pool.alt` and reach the hasher in batches of about [`STAGE_LIMIT`]
+/// bytes: a streamed value (a sequence, a presorted struct) is many small writes, and one
+/// hasher update per write would cost more than the hashing itself. [`Hashing::finish`] hands
+/// over the rest.
 #[derive(Debug)]
 pub(super) struct Hashing<'a> {
     pub(super) hasher: &'a mut Sha256,
     pub(super) pool: &'a mut Pool,
 }
 
+impl Hashing<'_> {
+    /// Feeds what is still staged to the hasher.
+    pub(super) fn finish(&mut self) {
+        if !self.pool.alt.is_empty() {
+            sha2::Digest::update(self.hasher, &self.pool.alt[..]);
+            self.pool.alt.clear();
+        }
+    }
+}
+
+/// Stages `bytes` for `hasher` in `stage` (see [`Hashing`]).
+#[inline]
+fn stage_put(hasher: &mut Sha256, stage: &mut Vec<u8>, bytes: &[u8]) {
+    if stage.len() + bytes.len() > STAGE_LIMIT {
+        stage_flush(hasher, stage, bytes);
+    } else {
+        stage.extend_from_slice(bytes);
+    }
+}
+
+/// The stage is full: hands it to the hasher, and `bytes` too when they are large.
+#[cold]
+#[inline(never)]
+fn stage_flush(hasher: &mut Sha256, stage: &mut Vec<u8>, bytes: &[u8]) {
+    sha2::Digest::update(&mut *hasher, &stage[..]);
+    stage.clear();
+    if bytes.len() >= STAGE_LIMIT / 2 {
+        sha2::Digest::update(hasher, bytes);
+    } else {
+        stage.reserve(STAGE_LIMIT);
+        stage.extend_from_slice(bytes);
+    }
+}
+
 impl Out for Hashing<'_> {
     #[inline]
     fn put(&mut self, bytes: &[u8]) {
-        sha2::Digest::update(self.hasher, bytes);
+        stage_put(self.hasher, &mut self.pool.alt, bytes);
     }
 
     #[inline]
     fn put_byte(&mut self, byte: u8) {
-        self.put(&[byte]);
+        let stage = &mut self.pool.alt;
+        if stage.len() < STAGE_LIMIT {
+            stage.push(byte);
+        } else {
+            stage_flush(self.hasher, stage, &[byte]);
+        }
     }
 
     #[inline]
@@ -178,11 +222,24 @@ impl Out for Hashing<'_> {
         self.put(&bytes[..len.min(N)]);
     }
 
+    #[inline]
+    fn put_blob(&mut self, tag: u8, bytes: &[u8]) {
+        let stage = &mut self.pool.alt;
+        if stage.len() + 9 + bytes.len() <= STAGE_LIMIT {
+            stage.extend_from_slice(&blob_head(tag, bytes.len()));
+            stage.extend_from_slice(bytes);
+        } else {
+            self.put(&blob_head(tag, bytes.len()));
+            self.put(bytes);
+        }
+    }
+
     fn put_display(&mut self, value: &dyn Display) -> fmt::Result {
         let start = self.pool.buf.len();
         self.pool.put_display(value)?;
-        sha2::Digest::update(self.hasher, self.pool.buf.get(start..).unwrap_or_default());
-        self.pool.buf.truncate(start);
+        let Pool { buf, alt, .. } = &mut *self.pool;
+        stage_put(self.hasher, alt, buf.get(start..).unwrap_or_default());
+        buf.truncate(start);
         Ok(())
     }
 
@@ -203,38 +260,23 @@ impl Out for Hashing<'_> {
         } = &mut *self.pool;
         let entries = buf.get(start..).unwrap_or_default();
         let spans = spans.get(base..).unwrap_or_default();
-        if entries.len() <= GATHER_LIMIT {
-            // Gather tag, entries in order and END, for one hasher update.
-            alt.clear();
-            alt.push(tag);
-            if in_order {
-                alt.extend_from_slice(entries);
-            } else {
-                for span in spans {
-                    alt.extend_from_slice(&buf[span.start..span.end]);
-                }
-            }
-            alt.push(tag::END);
-            sha2::Digest::update(self.hasher, &alt[..]);
-            alt.clear();
+        // Tag, entries in order and END, through the stage: small entries are gathered for
+        // few hasher updates, large ones go straight in.
+        stage_put(self.hasher, alt, &[tag]);
+        if in_order {
+            stage_put(self.hasher, alt, entries);
         } else {
-            sha2::Digest::update(self.hasher, [tag]);
-            if in_order {
-                sha2::Digest::update(self.hasher, entries);
-            } else {
-                for span in spans {
-                    sha2::Digest::update(self.hasher, &buf[span.start..span.end]);
-                }
+            for span in spans {
+                stage_put(self.hasher, alt, &buf[span.start..span.end]);
             }
-            sha2::Digest::update(self.hasher, [tag::END]);
         }
+        stage_put(self.hasher, alt, &[tag::END]);
         buf.truncate(start);
     }
 }
 
-/// Up to this size a container bound for the hasher is gathered in order into one buffer;
-/// beyond it, copying would cost more than one hasher update per entry.
-const GATHER_LIMIT: usize = 16 << 10;
+/// How many bytes [`Hashing`] gathers before it updates the hasher.
+const STAGE_LIMIT: usize = 8 << 10;
 
 /// `fmt::Write` into a byte buffer (formatting only ever writes UTF-8).
 struct BufWriter<'a>(&'a mut Vec<u8>);

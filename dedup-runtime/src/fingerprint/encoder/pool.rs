@@ -89,7 +89,7 @@ const MAX_KEPT_SPANS: usize = 1 << 16;
 pub(super) struct Pool {
     /// Maps and sets under construction, each inside its parent's entry, innermost last.
     pub(super) buf: Vec<u8>,
-    /// Where a container bound for the hasher gathers its sorted entries for one update.
+    /// Where bytes bound for the hasher are gathered for few updates (see `Hashing`).
     pub(super) alt: Vec<u8>,
     /// The entries of every open map and set, innermost on top.
     pub(super) spans: Vec<Span>,

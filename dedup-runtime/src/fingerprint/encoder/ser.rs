@@ -1,7 +1,8 @@
 //! The serde `Serializer` that writes one value's fp1 encoding.
 //!
 //! Scalars, strings, bytes, sequences and variants go straight to the sink; maps, structs and
-//! sets are handed to [`compound`](super::compound), which buffers and sorts them.
+//! sets are handed to [`compound`](super::compound), which buffers and sorts them, except for
+//! structs whose fields arrive in canonical order ([`PRESORTED_TOKEN`]), which stream too.
 
 use std::fmt::Display;
 
@@ -17,14 +18,61 @@ use super::unordered::SET_TOKEN;
 const JSON_NUMBER_TOKEN: &str = "$serde_json::private::Number";
 /// serde_json's `RawValue` arrives as a struct of this name holding unparsed JSON.
 const JSON_RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+/// The struct name that tells the encoder "the fields arrive in canonical order": sorted by the
+/// bytes of their encoded keys, i.e. by (UTF-8 length, bytes) of their names, each name once.
+/// `#[derive(Fingerprint)]` emits it for the views whose field order it knows at compile time.
+/// Such a struct streams to the sink like a sequence instead of being buffered and sorted; the
+/// bytes are the same. Fields out of order fail rather than give another digest.
+pub(super) const PRESORTED_TOKEN: &str = "$dedup::fp1::presorted";
 
-/// Serializes one value into `out`. Two words, so it travels in registers.
+/// What precedes the value a [`Ser`] writes: nothing, or the key of a presorted struct's field.
+///
+/// A field's key is held back until the value's first byte: a value whose encoding is exactly
+/// NULL (the only encoding that starts with the NULL tag) drops the whole entry, key and all,
+/// as a buffered struct does. A type parameter rather than a field, so that values outside a
+/// presorted struct pay nothing for it.
+pub(super) trait Pending: Copy {
+    /// Whether a NULL value drops the entry (and so writes nothing).
+    const DROPS_NULL: bool;
+
+    /// Writes the key, right before the value's first byte.
+    fn flush<O: Out>(self, out: &mut O);
+}
+
+/// No key: the value is written alone.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct NoKey;
+
+impl Pending for NoKey {
+    const DROPS_NULL: bool = false;
+
+    #[inline(always)]
+    fn flush<O: Out>(self, _out: &mut O) {}
+}
+
+/// A presorted struct's field name, written as a STR before the value unless the value is NULL.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct FieldKey(pub(super) &'static str);
+
+impl Pending for FieldKey {
+    const DROPS_NULL: bool = true;
+
+    #[inline]
+    fn flush<O: Out>(self, out: &mut O) {
+        out.put_blob(tag::STR, self.0.as_bytes());
+    }
+}
+
+/// Serializes one value into `out`. Two words (three with a [`FieldKey`]), so it travels in
+/// registers.
 #[derive(Debug)]
-pub(super) struct Ser<'a, O> {
+pub(super) struct Ser<'a, O, K = NoKey> {
     out: &'a mut O,
     /// Set by [`Unordered`](super::Unordered) and by the `collect_seq` safety net: this value is
     /// a sequence to encode as a SET.
     unordered: bool,
+    /// The key still to write before the value's first byte.
+    key: K,
 }
 
 impl<'a, O: Out> Ser<'a, O> {
@@ -33,11 +81,27 @@ impl<'a, O: Out> Ser<'a, O> {
         Ser {
             out,
             unordered: false,
+            key: NoKey,
         }
     }
+}
 
+impl<'a, O: Out> Ser<'a, O, FieldKey> {
+    /// The value of a presorted struct's field `name` (see [`Pending`]).
+    #[inline]
+    pub(super) fn field(out: &'a mut O, name: &'static str) -> Self {
+        Ser {
+            out,
+            unordered: false,
+            key: FieldKey(name),
+        }
+    }
+}
+
+impl<'a, O: Out, K: Pending> Ser<'a, O, K> {
     /// Fails when [`Unordered`](super::Unordered) was applied to something that is not a
-    /// sequence: silently ignoring it would hide a wrong `#[fingerprint(unordered)]`.
+    /// sequence: silently ignoring it would hide a wrong `#[fingerprint(unordered)]`. Otherwise
+    /// writes the pending key: a scalar's first byte follows.
     #[inline]
     fn scalar(&mut self) -> Result<(), Error> {
         if self.unordered {
@@ -46,6 +110,7 @@ impl<'a, O: Out> Ser<'a, O> {
             );
             Err(failed(self.out.pool(), error))
         } else {
+            self.key.flush(self.out);
             Ok(())
         }
     }
@@ -57,12 +122,14 @@ impl<'a, O: Out> Ser<'a, O> {
         value.serialize(Ser {
             out: &mut *self.out,
             unordered,
+            key: self.key,
         })?;
         self.out.pool().leave();
         Ok(())
     }
 
     fn sequence(self) -> Result<SeqSer<'a, O>, Error> {
+        self.key.flush(self.out);
         if self.unordered {
             MapSer::set(self.out).map(SeqSer::Set)
         } else {
@@ -80,7 +147,7 @@ impl<'a, O: Out> Ser<'a, O> {
     }
 }
 
-impl<'a, O: Out> ser::Serializer for Ser<'a, O> {
+impl<'a, O: Out, K: Pending> ser::Serializer for Ser<'a, O, K> {
     type Ok = ();
     type Error = Error;
     type SerializeSeq = SeqSer<'a, O>;
@@ -173,7 +240,10 @@ impl<'a, O: Out> ser::Serializer for Ser<'a, O> {
     }
 
     fn serialize_none(self) -> Result<(), Error> {
-        self.out.put_byte(tag::NULL);
+        // A presorted struct's field that is NULL is dropped with its key (see `Pending`).
+        if !K::DROPS_NULL {
+            self.out.put_byte(tag::NULL);
+        }
         Ok(())
     }
 
@@ -252,6 +322,7 @@ impl<'a, O: Out> ser::Serializer for Ser<'a, O> {
 
     fn serialize_map(self, _len: Option<usize>) -> Result<MapSer<'a, O>, Error> {
         // A map is already unordered, so `Unordered` over one changes nothing.
+        self.key.flush(self.out);
         MapSer::map(self.out)
     }
 
@@ -269,7 +340,14 @@ impl<'a, O: Out> ser::Serializer for Ser<'a, O> {
                 );
                 Err(failed(self.out.pool(), error))
             }
-            _ => MapSer::map(self.out),
+            PRESORTED_TOKEN => {
+                self.key.flush(self.out);
+                MapSer::presorted(self.out)
+            }
+            _ => {
+                self.key.flush(self.out);
+                MapSer::map(self.out)
+            }
         }
     }
 

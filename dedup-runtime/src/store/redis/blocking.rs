@@ -15,7 +15,7 @@ use crate::Error;
 
 /// Where blocking connections come from.
 pub(super) enum Source {
-    Standalone(redis::Client),
+    Standalone(Box<redis::Client>),
     Cluster(Box<ClusterClient>),
     /// Built from an async connection only: no client to open synchronous connections with.
     Unavailable,

@@ -41,7 +41,7 @@ pub struct RedisStoreBuilder {
 
 enum Source {
     Url(String),
-    Client(redis::Client),
+    Client(Box<redis::Client>),
     Manager(ConnectionManager),
     ClusterNodes(Vec<String>),
     ClusterClient(Box<ClusterClient>),
@@ -104,7 +104,7 @@ impl RedisStoreBuilder {
     /// A standalone server through a client you configured. The builder's time limits apply to
     /// the connections the store opens with it.
     pub fn from_client(client: redis::Client) -> Self {
-        Self::with_source(Source::Client(client))
+        Self::with_source(Source::Client(Box::new(client)))
     }
 
     /// A standalone server through a connection manager you already have (its own reconnection
@@ -250,7 +250,7 @@ impl RedisStoreBuilder {
                     .map_err(|err| Error::config(NAME, format!("invalid Redis URL: {err}")))?;
                 self.open_standalone(client).await?
             }
-            Source::Client(client) => self.open_standalone(client.clone()).await?,
+            Source::Client(client) => self.open_standalone((**client).clone()).await?,
             Source::Manager(manager) => (
                 AsyncConn::Standalone(manager.clone()),
                 BlockingSource::Unavailable,
@@ -289,7 +289,7 @@ impl RedisStoreBuilder {
             .map_err(|err| Error::store(NAME, err))?;
         Ok((
             AsyncConn::Standalone(manager),
-            BlockingSource::Standalone(client),
+            BlockingSource::Standalone(Box::new(client)),
         ))
     }
 

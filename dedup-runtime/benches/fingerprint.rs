@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::Duration;
 
+use dedup_runtime::Fingerprint;
 use dedup_runtime::fingerprint::{encode, fingerprint_of};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
@@ -28,6 +29,40 @@ struct OrderPlaced {
     total_cents: i64,
     attributes: HashMap<String, String>,
     note: Option<String>,
+}
+
+/// The same message as users write it: `#[derive(Fingerprint)]`, with a skipped correlation id.
+/// Its counted fields are those of [`OrderPlaced`], so its canonical bytes are the same.
+#[derive(Serialize, Fingerprint)]
+#[serde(rename_all = "camelCase")]
+#[fingerprint(namespace = "bench.OrderPlaced")]
+struct DerivedOrderPlaced {
+    order_id: u64,
+    customer_id: String,
+    items: Vec<Item>,
+    currency: String,
+    total: f64,
+    total_cents: i64,
+    attributes: HashMap<String, String>,
+    note: Option<String>,
+    #[fingerprint(skip)]
+    correlation_id: String,
+}
+
+impl From<OrderPlaced> for DerivedOrderPlaced {
+    fn from(o: OrderPlaced) -> Self {
+        DerivedOrderPlaced {
+            order_id: o.order_id,
+            customer_id: o.customer_id,
+            items: o.items,
+            currency: o.currency,
+            total: o.total,
+            total_cents: o.total_cents,
+            attributes: o.attributes,
+            note: o.note,
+            correlation_id: "corr-1".to_owned(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -126,7 +161,20 @@ fn main() {
         Sha256::digest(&typical_bytes)[..]
     );
 
-    let [fp_typical, sha_typical, encode_typical, json_typical] = time([
+    let derived = DerivedOrderPlaced::from(order(3, 3));
+    assert_eq!(
+        derived.try_fingerprint().unwrap().as_bytes()[..],
+        Sha256::digest(&typical_bytes)[..],
+        "the derived message must have the same canonical bytes"
+    );
+
+    let [
+        fp_typical,
+        sha_typical,
+        encode_typical,
+        json_typical,
+        fp_derived,
+    ] = time([
         &mut || {
             keep(fingerprint_of(NAMESPACE, black_box(&typical)).unwrap());
         },
@@ -139,6 +187,9 @@ fn main() {
         &mut || {
             let json = serde_json::to_vec(black_box(&typical)).unwrap();
             keep(Sha256::digest(&json));
+        },
+        &mut || {
+            keep(black_box(&derived).try_fingerprint().unwrap());
         },
     ]);
     let json_len = serde_json::to_vec(&typical).unwrap().len();
@@ -161,6 +212,7 @@ fn main() {
     ]);
 
     let typical_ratio = fp_typical / sha_typical;
+    let derived_ratio = fp_derived / sha_typical;
     print_table(
         &format!(
             "fp1 fingerprint, typical message ({} canonical bytes)",
@@ -169,12 +221,20 @@ fn main() {
         "ours / baseline",
         &[
             Row {
-                case: "`fingerprint_of` vs SHA-256 of the same bytes".to_owned(),
+                case: "`fingerprint_of` (plain `#[derive(Serialize)]`) vs SHA-256 of the same bytes".to_owned(),
                 ours: fmt_ns(fp_typical),
                 baseline: fmt_ns(sha_typical),
                 ratio: typical_ratio,
                 target: "≤ 2.5×".to_owned(),
                 met: typical_ratio <= 2.5,
+            },
+            Row {
+                case: "`#[derive(Fingerprint)]` (top level streamed presorted) vs SHA-256 of the same bytes".to_owned(),
+                ours: fmt_ns(fp_derived),
+                baseline: fmt_ns(sha_typical),
+                ratio: derived_ratio,
+                target: "≤ 2.5×".to_owned(),
+                met: derived_ratio <= 2.5,
             },
             Row {
                 case: "`encode` into a new `Vec` (no hashing), for information".to_owned(),

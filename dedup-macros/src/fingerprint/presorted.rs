@@ -78,7 +78,7 @@ pub(crate) fn sorted_fields<'i, 'a>(input: &'i Input<'a>) -> Option<Vec<(String,
 /// serde's `rename_all` rules, serialize side, for struct fields: serde_derive's
 /// `internals/case.rs`, `RenameRule::apply_to_field`, rule for rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum RenameRule {
+pub(super) enum RenameRule {
     Lower,
     Upper,
     Pascal,
@@ -90,7 +90,7 @@ enum RenameRule {
 }
 
 impl RenameRule {
-    fn from_str(rule: &str) -> Option<Self> {
+    pub(super) fn from_str(rule: &str) -> Option<Self> {
         Some(match rule {
             "lowercase" => Self::Lower,
             "UPPERCASE" => Self::Upper,
@@ -107,7 +107,7 @@ impl RenameRule {
     /// The field's serialized name. `None` where serde's own derive would panic (camelCase of a
     /// name whose PascalCase is empty or starts with a non-ASCII character): the derived view
     /// then reports serde's error as before.
-    fn apply_to_field(self, field: &str) -> Option<String> {
+    pub(super) fn apply_to_field(self, field: &str) -> Option<String> {
         Some(match self {
             Self::Lower | Self::Snake => field.to_owned(),
             Self::Upper | Self::ScreamingSnake => field.to_ascii_uppercase(),

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use syn::{Ident, LitStr, Member, Path};
 
 use super::ast::{Data, Field, Input, Style, Variant};
+use super::presorted::RenameRule;
 use crate::ctxt::Ctxt;
 
 impl Input<'_> {
@@ -241,38 +242,11 @@ fn validate_names(cx: &Ctxt, fields: &[Field], rule: Option<&LitStr>) {
     }
 }
 
-/// serde's `RenameRule::apply_to_field`.
+/// serde's `RenameRule::apply_to_field`; where serde itself would give up, the plain name.
 fn apply_rule(rule: Option<&str>, field: &str) -> String {
-    let pascal = || {
-        let mut pascal = String::new();
-        let mut capitalize = true;
-        for ch in field.chars() {
-            if ch == '_' {
-                capitalize = true;
-            } else if capitalize {
-                pascal.push(ch.to_ascii_uppercase());
-                capitalize = false;
-            } else {
-                pascal.push(ch);
-            }
-        }
-        pascal
-    };
-    match rule {
-        Some("UPPERCASE" | "SCREAMING_SNAKE_CASE") => field.to_ascii_uppercase(),
-        Some("PascalCase") => pascal(),
-        Some("camelCase") => {
-            let pascal = pascal();
-            let mut chars = pascal.chars();
-            match chars.next() {
-                Some(first) => first.to_ascii_lowercase().to_string() + chars.as_str(),
-                None => pascal,
-            }
-        }
-        Some("kebab-case") => field.replace('_', "-"),
-        Some("SCREAMING-KEBAB-CASE") => field.to_ascii_uppercase().replace('_', "-"),
-        _ => field.to_owned(),
-    }
+    rule.and_then(RenameRule::from_str)
+        .and_then(|rule| rule.apply_to_field(field))
+        .unwrap_or_else(|| field.to_owned())
 }
 
 fn field_only(cx: &Ctxt, key: &Path) {

@@ -334,13 +334,9 @@ impl RedisStore {
             }
         }
         let outcomes = interpret_batch(&keys, replies);
-        if outcomes.iter().any(Result::is_err) {
-            for ((key, request), outcome) in claims.iter().zip(&outcomes) {
-                if matches!(outcome, Ok(ClaimOutcome::Acquired))
-                    && let Err(err) = self.release(*key, request.owner).await
-                {
-                    warn_unreleased(*key, &err);
-                }
+        for (key, owner) in acquired_in_failed_batch(claims, &outcomes) {
+            if let Err(err) = self.release(key, owner).await {
+                warn_unreleased(key, &err);
             }
         }
         outcomes.into_iter().collect()
@@ -477,13 +473,9 @@ impl RedisStore {
             }
             break interpret_batch(&keys, replies);
         };
-        if outcomes.iter().any(Result::is_err) {
-            for ((key, request), outcome) in claims.iter().zip(&outcomes) {
-                if matches!(outcome, Ok(ClaimOutcome::Acquired))
-                    && let Err(err) = self.release_blocking(*key, request.owner)
-                {
-                    warn_unreleased(*key, &err);
-                }
+        for (key, owner) in acquired_in_failed_batch(claims, &outcomes) {
+            if let Err(err) = self.release_blocking(key, owner) {
+                warn_unreleased(key, &err);
             }
         }
         outcomes.into_iter().collect()
@@ -586,6 +578,23 @@ fn redis_error_of(err: Error) -> redis::RedisError {
             redis::RedisError::from((redis::ErrorKind::Client, "store error", other.to_string()))
         }
     }
+}
+
+/// The claims a batch acquired, when another claim of the batch failed: the batch then returns
+/// the error, so nobody would complete or release these; the caller releases them at once.
+fn acquired_in_failed_batch<'a>(
+    claims: &[(Key<'a>, ClaimRequest<'_>)],
+    outcomes: &[Result<ClaimOutcome, Error>],
+) -> Vec<(Key<'a>, OwnerToken)> {
+    if !outcomes.iter().any(Result::is_err) {
+        return Vec::new();
+    }
+    claims
+        .iter()
+        .zip(outcomes)
+        .filter(|(_, outcome)| matches!(outcome, Ok(ClaimOutcome::Acquired)))
+        .map(|((key, request), _)| (*key, request.owner))
+        .collect()
 }
 
 fn warn_unreleased(key: Key<'_>, err: &Error) {

@@ -3,10 +3,11 @@
 
 #![allow(dead_code)]
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, Once, PoisonError};
 use std::task::{Context, Poll, Waker};
 
 use dedup_runtime::Error;
@@ -47,7 +48,7 @@ pub(crate) fn manual_store() -> (MemoryStore, ManualClock) {
     (store, clock)
 }
 
-/// Collects what a `tracing_subscriber::fmt` subscriber writes.
+/// What the test binary's subscriber wrote while this thread was capturing.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Captured(Arc<Mutex<Vec<u8>>>);
 
@@ -59,12 +60,25 @@ impl Captured {
     }
 }
 
-impl io::Write for Captured {
+thread_local! {
+    /// Where this thread's events go while it captures.
+    static CAPTURING: RefCell<Option<Captured>> = const { RefCell::new(None) };
+}
+
+/// The subscriber's writer: appends to the capturing buffer of the thread that logs, if any.
+struct ThreadWriter;
+
+impl io::Write for ThreadWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend_from_slice(buf);
+        CAPTURING.with(|capturing| {
+            if let Some(captured) = &*capturing.borrow() {
+                captured
+                    .0
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .extend_from_slice(buf);
+            }
+        });
         Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -72,16 +86,37 @@ impl io::Write for Captured {
     }
 }
 
+/// Stops this thread's capture when dropped.
+#[derive(Debug)]
+pub(crate) struct CaptureGuard(());
+
+impl Drop for CaptureGuard {
+    fn drop(&mut self) {
+        CAPTURING.with(|capturing| capturing.borrow_mut().take());
+    }
+}
+
 /// Captures this thread's tracing events until the guard is dropped.
-pub(crate) fn capture_traces() -> (Captured, tracing::subscriber::DefaultGuard) {
+///
+/// One global subscriber serves the whole test binary, installed by the first capture. A
+/// per-test `set_default` subscriber would race with tests on other threads: a callsite they hit
+/// while no subscriber existed caches "never", and this thread's event was then dropped.
+pub(crate) fn capture_traces() -> (Captured, CaptureGuard) {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(|| ThreadWriter)
+            .with_ansi(false)
+            .with_max_level(tracing::Level::TRACE)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber)
+            .expect("no other global subscriber in this test binary");
+    });
+    // Callsites registered before the subscriber existed recompute their interest.
+    tracing::callsite::rebuild_interest_cache();
     let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::TRACE)
-        .finish();
-    (captured, tracing::subscriber::set_default(subscriber))
+    CAPTURING.with(|capturing| *capturing.borrow_mut() = Some(captured.clone()));
+    (captured, CaptureGuard(()))
 }
 
 /// Polls `future` once, with a waker that does nothing (no runtime needed).

@@ -401,6 +401,51 @@ fn map_keys_sort_by_their_own_bytes_whatever_came_before() {
 }
 
 #[test]
+fn map_keys_sharing_long_beginnings_sort_by_length_then_bytes() {
+    // Keys that agree on their first 7, 12 or more characters, in many lengths, in a random
+    // order: the bytes must be those of the keys sorted by (UTF-8 length, bytes), built here by
+    // hand.
+    let mut rng = Rng(0x5EED);
+    let mut keys = Vec::new();
+    for stem in ["attribute-", "abcdefghijkl", "abcdefghijklmnopqrst", "x"] {
+        for suffix in ["", "0", "1", "10", "2", "z", "00", "0z", "é", "1234567890"] {
+            keys.push(format!("{stem}{suffix}"));
+        }
+    }
+    keys.push("long".repeat(40));
+    keys.push(format!("{}!", "long".repeat(40)));
+    for _ in 0..20 {
+        rng.shuffle(&mut keys);
+        let entries: Vec<(&str, u8)> = keys.iter().map(|k| (k.as_str(), 1)).collect();
+        let map: HashMap<&str, u8> = entries.iter().copied().collect();
+        let mut sorted = keys.clone();
+        sorted.sort_by(|a, b| (a.len(), a.as_bytes()).cmp(&(b.len(), b.as_bytes())));
+        let mut expected = vec![b'f', b'p', 1, 0x06];
+        expected.extend_from_slice(&1u64.to_be_bytes());
+        expected.extend_from_slice(b"T");
+        expected.push(0x0A);
+        for key in &sorted {
+            expected.push(0x06);
+            expected.extend_from_slice(&(key.len() as u64).to_be_bytes());
+            expected.extend_from_slice(key.as_bytes());
+            expected.extend_from_slice(&[0x04, 0x01, 0x01]);
+        }
+        expected.push(0x0B);
+        assert_eq!(encode("T", &map).unwrap(), expected);
+        // As set elements the keys sort the same way.
+        let mut set = expected[..13].to_vec();
+        set.push(0x09);
+        for key in &sorted {
+            set.push(0x06);
+            set.extend_from_slice(&(key.len() as u64).to_be_bytes());
+            set.extend_from_slice(key.as_bytes());
+        }
+        set.push(0x0B);
+        assert_eq!(encode("T", &Unordered(&keys)).unwrap(), set);
+    }
+}
+
+#[test]
 fn structs_agree_with_maps_whichever_fields_are_present() {
     // The encoder remembers struct field orders; present and absent `Option` fields change the
     // sequence of fields from one message to the next and must never reuse a wrong order.

@@ -15,7 +15,7 @@
 //!
 //! | outcome of the `#[idempotent]` handler | broker action |
 //! |---|---|
-//! | executed (the body ran) or replayed (a duplicate) | `basic.ack` |
+//! | executed (the body ran) or replayed (a duplicate) | `basic.ack` (with the inbox, after the commit) |
 //! | in progress (another delivery holds the claim) | wait `retry_after` (clamped to 100 ms..1 s), then `basic.nack(requeue)`; never ack |
 //! | handler error (the body failed; its claim was released) | republish with `x-dedup-attempt + 1` and ack the original, after a backoff; at `--max-attempts`, `basic.nack(requeue = false)`: dead-lettered |
 //! | store unavailable (Redis or PostgreSQL down, lease lost) | wait 1 s, then `basic.nack(requeue)`: no attempt is counted |
@@ -29,10 +29,10 @@
 //!
 //! # The two stores
 //!
-//! * `--store inbox`: `PostgresStore`'s transactional inbox. The claim, the shipment row and the
-//!   completed record are written in one PostgreSQL transaction: a crash anywhere rolls all of
-//!   them back, so every order is shipped exactly once. (`#[idempotent]` cannot take the
-//!   caller's transaction, so this handler calls the `Inbox` API itself.)
+//! * `--store inbox`: `PostgresStore`'s transactional inbox, through `#[idempotent(tx = tx)]`.
+//!   The consumer opens a transaction per delivery and hands it to the handler, which claims,
+//!   writes the shipment row and completes in it; the consumer commits, then acks. A crash
+//!   anywhere before the commit rolls all of them back, so every order is shipped exactly once.
 //! * `--store redis`: `RedisStore`. The shipment row is committed to PostgreSQL, then the record
 //!   is completed in Redis. A crash between the two leaves the record in progress; when its lease
 //!   (10 s) runs out a redelivery ships the order again. That window is the documented price of
@@ -60,8 +60,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use dedup_runtime::idempotency::Delivery;
-use dedup_runtime::store::{Inbox, InboxOutcome, PostgresStore, RedisStore};
+use dedup_runtime::store::{PostgresStore, RedisStore};
 use dedup_runtime::{Fingerprint, idempotent};
 use futures_util::StreamExt as _;
 use lapin::message::Delivery as AmqpDelivery;
@@ -74,6 +73,7 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::{Postgres, Transaction};
 use tokio::task::JoinSet;
 
 type BoxError = Box<dyn StdError + Send + Sync>;
@@ -89,10 +89,6 @@ const IN_PROGRESS_MIN_DELAY: Duration = Duration::from_millis(100);
 const IN_PROGRESS_MAX_DELAY: Duration = Duration::from_secs(1);
 /// How long to wait before requeueing when the store is unavailable.
 const STORE_RETRY_DELAY: Duration = Duration::from_secs(1);
-/// The dedup scope of the inbox handler (the Redis handler's `scope = "dedup.demo.ship"`).
-const SCOPE: &str = "dedup.demo.ship";
-/// How long a shipped order is remembered: the `ttl = "24h"` of the Redis handler.
-const RECORD_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
 // ------------------------------------------------------------------------------------------------
 // The message
@@ -207,54 +203,57 @@ impl RedisShipper {
 }
 
 /// `--store inbox`: the record and the side effect in one PostgreSQL transaction.
-///
-/// `#[idempotent]` cannot take the caller's transaction, so this handler runs the inbox
-/// protocol itself: claim in the transaction, write the shipment row in it, complete the claim
-/// in it, commit. Any failure (or a crash: PostgreSQL rolls back a dead connection's
-/// transaction) takes the claim back with the row. A duplicate delivered meanwhile waits on the
-/// uncommitted claim, then replays the committed result: the transaction is the lease.
 #[derive(Debug, Clone)]
 struct InboxShipper {
-    inbox: Inbox,
+    /// Shares the consumer's pool; its table holds the records.
+    store: PostgresStore,
     pg: PgPool,
     carrier: Carrier,
     instance: String,
 }
 
 impl InboxShipper {
+    /// One delivery: a transaction, the handler in it, and the commit after `Ok`. The caller acks
+    /// only after this returns `Ok`, i.e. after the commit.
+    ///
+    /// On `Err` the transaction is dropped, which rolls it back: the claim and the shipment row
+    /// go together, and a redelivery runs the handler again. A crash anywhere before the commit
+    /// does the same (PostgreSQL rolls back a dead connection's transaction).
     async fn ship(&self, order: &OrderPlaced, at: &Attempt<'_>) -> Result<Shipment, ShipError> {
-        let delivery = Delivery::of(order)?.correlation(Some(order.correlation_id.as_str()));
         let mut tx = self.pg.begin().await?;
-        match self.inbox.begin(&mut tx, delivery).await? {
-            InboxOutcome::Claimed(claim) => {
-                // On any `?` below, `tx` is dropped: rolled back, claim and row together.
-                self.carrier.book(order, at.attempt).await?;
-                let shipment_id = sqlx::query_scalar(INSERT_SHIPMENT)
-                    .bind(&order.order_id)
-                    .bind(at.message_id)
-                    .bind(&order.correlation_id)
-                    .bind(&self.instance)
-                    .bind("inbox")
-                    .fetch_one(&mut *tx)
-                    .await?;
-                let shipment = Shipment {
-                    shipment_id,
-                    token: at.token.clone(),
-                };
-                claim.complete(&mut tx, &shipment).await?;
-                tx.commit().await?;
-                Ok(shipment)
-            }
-            InboxOutcome::Completed(replay) => Ok(replay.decode()?),
-            // Only a claim committed without completion shows up here; this consumer never
-            // commits one, but another version of it might.
-            InboxOutcome::InProgress { retry_after } => Err(dedup_runtime::Error::InProgress {
-                scope: self.inbox.scope().to_owned(),
-                fingerprint: delivery.key(),
-                retry_after,
-            }
-            .into()),
-        }
+        let shipment = self.ship_in(&mut tx, order, at).await?;
+        // Also after a replay: nothing was written, and committing ends the transaction cleanly.
+        tx.commit().await?;
+        Ok(shipment)
+    }
+
+    /// Ships an order once per distinct order, across every consumer process: the claim, the
+    /// shipment row and the completed record are all written in `tx`.
+    ///
+    /// A duplicate delivered while `tx` is open waits on its uncommitted claim, then replays the
+    /// committed result (or runs, if `tx` rolled back): the transaction is the lease, so this
+    /// consumer never finds an order "in progress".
+    #[idempotent(store = self.store, scope = "dedup.demo.ship", ttl = "24h", key = order,
+                 correlation = order.correlation_id.as_str(), tx = tx)]
+    async fn ship_in(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        order: &OrderPlaced,
+        at: &Attempt<'_>,
+    ) -> Result<Shipment, ShipError> {
+        self.carrier.book(order, at.attempt).await?;
+        let shipment_id = sqlx::query_scalar(INSERT_SHIPMENT)
+            .bind(&order.order_id)
+            .bind(at.message_id)
+            .bind(&order.correlation_id)
+            .bind(&self.instance)
+            .bind("inbox")
+            .fetch_one(&mut **tx)
+            .await?;
+        Ok(Shipment {
+            shipment_id,
+            token: at.token.clone(),
+        })
     }
 }
 
@@ -613,11 +612,7 @@ async fn consume(args: ConsumeArgs) -> Result<(), BoxError> {
         }),
         StoreKind::Inbox => Shipper::Inbox(InboxShipper {
             // The store shares the consumer's pool: the inbox runs in the consumer's transactions.
-            inbox: Inbox::new(
-                PostgresStore::builder().pool(pg.clone()).connect().await?,
-                SCOPE,
-            )
-            .ttl(RECORD_TTL),
+            store: PostgresStore::builder().pool(pg.clone()).connect().await?,
             pg,
             carrier: args.carrier,
             instance: args.instance.clone(),

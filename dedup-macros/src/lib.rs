@@ -176,6 +176,11 @@ pub fn derive_fingerprint(input: TokenStream) -> TokenStream {
 ///   `Fingerprint` value). Its fingerprint is stored with the record, and a later delivery with
 ///   the same key but another payload gets `Error::PayloadMismatch` instead of another message's
 ///   result.
+/// - `tx = <param>`: claim and complete inside the caller's PostgreSQL transaction, the
+///   transactional inbox (see [below](#in-the-callers-transaction-tx)). `<param>` names a
+///   parameter of type `&mut sqlx::Transaction<'_, sqlx::Postgres>` (or `&mut PgConnection`, with
+///   a transaction open on it). The parameter is passed to the body as written and is never part
+///   of the key. Needs an `async fn` and a `PostgresStore` (feature `postgres`).
 /// - `crate = path`: where `dedup_runtime` is, if it is renamed or re-exported.
 ///
 /// # The function
@@ -189,6 +194,59 @@ pub fn derive_fingerprint(input: TokenStream) -> TokenStream {
 ///
 /// Not supported, with a compile error that says so: `const fn`, `extern` functions, `impl
 /// Trait` in the return type, a plain `fn` returning a future.
+///
+/// # In the caller's transaction (`tx`)
+///
+/// With `tx = tx`, the claim, the body's writes through `tx` and the record of the result are
+/// all made in the transaction the caller passed, so they commit or roll back together: a
+/// side effect in the same database happens exactly once, whatever crashes. **The caller
+/// commits**, after `Ok`, and acknowledges the delivery after the commit:
+///
+/// ```ignore
+/// use dedup_runtime::idempotent;
+/// use dedup_runtime::store::PostgresStore;
+/// use sqlx::{Postgres, Transaction};
+///
+/// impl Shipping {
+///     #[idempotent(store = self.store, scope = "orders.ship", key = order.order_id,
+///                  correlation = order.correlation_id.as_str(), tx = tx)]
+///     async fn ship(
+///         &self,
+///         tx: &mut Transaction<'_, Postgres>,
+///         order: &OrderPlaced,
+///     ) -> Result<Shipment, ShipError> {
+///         let id = sqlx::query_scalar("INSERT INTO shipments (order_id) VALUES ($1) RETURNING id")
+///             .bind(order.order_id)
+///             .fetch_one(&mut **tx)
+///             .await?;
+///         Ok(Shipment { id })
+///     }
+/// }
+///
+/// let mut tx = pool.begin().await?;
+/// let shipment = shipping.ship(&mut tx, &order).await?; // on `Err`, `tx` is dropped: rolled back
+/// tx.commit().await?;                                   // then ack
+/// ```
+///
+/// - **first delivery**: the body runs and its `Ok` value is recorded in `tx`; nothing of it is
+///   visible to others before the caller commits;
+/// - **duplicate** (a committed record): the body does not run; the recorded value is returned
+///   and nothing is written, so committing or rolling back is the same;
+/// - **concurrent duplicate** (another transaction holds an uncommitted claim): the claim waits
+///   until that transaction ends, then replays its result if it committed, or runs the body if it
+///   rolled back. There is no "in progress" and no lease: the transaction is the lease. Bound
+///   the wait with PostgreSQL's `lock_timeout` (a store error, then);
+/// - **the body returns `Err`**: the claim is released in `tx` and the error is returned. Roll
+///   `tx` back: the body's writes must go with it. A caller that commits anyway keeps those
+///   writes but records nothing, so the redelivery runs the body again;
+/// - **store trouble** (including a value that cannot be recorded): `Err(E::from(error))`; roll
+///   back. A panic unwinds through the handler; dropping `tx` rolls it back;
+/// - a claim committed without its completion (a caller that commits after the handler's future
+///   was dropped mid-body) is honoured for `lease`, as with the other stores: deliveries get
+///   `Error::InProgress` until it runs out.
+///
+/// Every other option applies. `dedup_runtime::store::Inbox` documents the protocol underneath;
+/// keep the transaction in `READ COMMITTED` (PostgreSQL's default).
 #[proc_macro_attribute]
 pub fn idempotent(args: TokenStream, item: TokenStream) -> TokenStream {
     idempotent::expand(args.into(), item.into()).into()

@@ -225,3 +225,11 @@ pub async fn run_async_returning<R: HandlerResult>(
     use futures_util::FutureExt as _;
     R::from_result(run_async(store, call, body.map(R::into_result)).await)
 }
+
+// `#[idempotent(tx = ...)]`: the transactional inbox in the handler's own transaction.
+#[cfg(feature = "postgres")]
+mod inbox;
+#[cfg(feature = "postgres")]
+pub use self::inbox::{
+    InboxStore, InboxTransaction, inbox_begin, inbox_connection, inbox_finish, inbox_store,
+};

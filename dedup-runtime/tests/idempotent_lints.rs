@@ -116,3 +116,43 @@ async fn lint_clean_handlers_work() -> Result<(), Error> {
     consumer.unit(4).await?;
     Ok(())
 }
+
+/// `tx = ...`: compiled (and linted) only; `idempotent_transaction.rs` runs such handlers.
+#[cfg(feature = "postgres")]
+mod in_transaction {
+    use dedup_runtime::store::PostgresStore;
+    use dedup_runtime::{Error, idempotent};
+    use sqlx::{PgConnection, Postgres, Transaction};
+
+    use super::{Order, Receipt};
+
+    #[expect(dead_code, reason = "compiled and linted only")]
+    struct Shipping {
+        store: PostgresStore,
+    }
+
+    impl Shipping {
+        #[idempotent(
+            store = self.store,
+            scope = "lints.tx",
+            key = order.id,
+            ttl = "1h",
+            correlation = order.correlation_id,
+            payload = order,
+            tx = tx,
+        )]
+        async fn ship(
+            &self,
+            tx: &mut Transaction<'_, Postgres>,
+            order: &Order,
+        ) -> Result<Receipt, Error> {
+            let _: &mut PgConnection = tx;
+            Ok(Receipt { order_id: order.id })
+        }
+
+        #[idempotent(store = self.store, scope = "lints.tx_unused", tx = conn)]
+        async fn unused(&self, conn: &mut PgConnection, id: u64) -> Result<u64, Error> {
+            Ok(id)
+        }
+    }
+}

@@ -20,10 +20,11 @@ pub(super) const TTL: &str = "ttl";
 pub(super) const LEASE: &str = "lease";
 pub(super) const CORRELATION: &str = "correlation";
 pub(super) const PAYLOAD: &str = "payload";
+pub(super) const TX: &str = "tx";
 pub(super) const CRATE: &str = "crate";
 
 const EXPECTED: &str =
-    "`store`, `key`, `scope`, `ttl`, `lease`, `correlation`, `payload` or `crate`";
+    "`store`, `key`, `scope`, `ttl`, `lease`, `correlation`, `payload`, `tx` or `crate`";
 
 /// A value together with the option name that set it, for spans in later errors.
 #[derive(Debug)]
@@ -42,6 +43,7 @@ pub(super) struct Args {
     pub(super) lease: Option<Keyed<Expr>>,
     pub(super) correlation: Option<Keyed<Expr>>,
     pub(super) payload: Option<Keyed<Expr>>,
+    pub(super) tx: Option<Keyed<Expr>>,
     pub(super) krate: Option<Keyed<Path>>,
 }
 
@@ -83,6 +85,7 @@ impl Args {
             LEASE => set_once(cx, &mut self.lease, LEASE, path, expr(meta)?),
             CORRELATION => set_once(cx, &mut self.correlation, CORRELATION, path, expr(meta)?),
             PAYLOAD => set_once(cx, &mut self.payload, PAYLOAD, path, expr(meta)?),
+            TX => set_once(cx, &mut self.tx, TX, path, expr(meta)?),
             CRATE => {
                 let krate: Path = meta.value()?.call(Path::parse_mod_style)?;
                 set_once(cx, &mut self.krate, CRATE, path, krate);

@@ -17,6 +17,9 @@
 //! }
 //! ```
 //!
+//! With `tx = <param>`, the claim and the completion run in the caller's transaction instead
+//! (see `expand_in_transaction`).
+//!
 //! Every user expression is evaluated before the body, from shared borrows, at its own span, so
 //! the body may then consume or mutably borrow what it came from, and a type error points at the
 //! option that caused it. The return type is the explicit type argument of `run_*_returning`, so a
@@ -28,11 +31,14 @@ use syn::ext::IdentExt as _;
 use syn::spanned::Spanned as _;
 
 use super::item::MaybeItemFn;
-use super::valid::{DurationArg, Handler, Key, Scope, Unit};
+use super::valid::{DurationArg, Handler, Key, Scope, Tx, Unit};
 use crate::paths;
 
 /// The function, rewritten.
 pub(super) fn expand(item: &MaybeItemFn, handler: &Handler<'_>) -> TokenStream {
+    if let Some(tx) = &handler.tx {
+        return expand_in_transaction(item, handler, tx);
+    }
     let private = &paths::private_in(handler.krate);
     let MaybeItemFn {
         outer_attrs,
@@ -43,18 +49,8 @@ pub(super) fn expand(item: &MaybeItemFn, handler: &Handler<'_>) -> TokenStream {
     } = item;
     let ret = handler.ret;
 
+    let call = call(private, handler);
     let call_var = local("__dedup_call", Span::call_site());
-    let (ttl_stmt, ttl) = duration(private, &handler.ttl, "__dedup_ttl", quote!(DEFAULT_TTL));
-    let (lease_stmt, lease) = duration(
-        private,
-        &handler.lease,
-        "__dedup_lease",
-        quote!(DEFAULT_LEASE),
-    );
-    let scope = scope(private, &handler.scope);
-    let key = key(private, &handler.key);
-    let correlation = correlation(private, handler.correlation);
-    let payload = payload(private, handler.payload);
     // Inline in the call, so that a store that does not fit the handler (no blocking API) is
     // reported at `store = ...`. Arguments are evaluated in order: the handle is taken before the
     // closure or async block takes the parameters.
@@ -96,18 +92,127 @@ pub(super) fn expand(item: &MaybeItemFn, handler: &Handler<'_>) -> TokenStream {
         #(#outer_attrs)*
         #vis #sig {
             #(#inner_attrs)*
-            #ttl_stmt
-            #lease_stmt
-            let #call_var = #private::Call {
-                scope: #scope,
-                key: #key,
-                ttl: #ttl,
-                lease: #lease,
-                correlation: #correlation,
-                payload: #payload,
-            };
+            #call
             #run
         }
+    }
+}
+
+/// `tx = <param>`: the same function, whose body runs between a claim and a completion made in
+/// the caller's transaction (see `__private::inbox`):
+///
+/// ```text
+/// #[attrs] #vis #sig {
+///     #![inner attrs]
+///     let __dedup_call = __private::Call { .. };
+///     let __dedup_connection = __private::inbox_connection::<T>(); // `tx: &mut T`
+///     let __dedup_claim = match __private::inbox_begin::<Ret>(
+///         __private::inbox_store(&(store)), __dedup_call, __dedup_connection(&mut *tx),
+///     ).await {
+///         ControlFlow::Continue(claim) => claim,
+///         ControlFlow::Break(answer) => return answer,
+///     };
+///     let __dedup_result: Ret = {
+///         let tx = &mut *tx;
+///         async move { fake_return_edge; { body } }.await
+///     };
+///     __private::inbox_finish::<Ret>(__dedup_claim, __dedup_connection(&mut *tx), __dedup_result)
+///         .await
+/// }
+/// ```
+///
+/// The body gets its own reborrow of the transaction under the parameter's name, so it may use
+/// (even move) `tx` as it likes and the completion still has it afterwards. Nothing commits: the
+/// caller does, after `Ok`.
+fn expand_in_transaction(item: &MaybeItemFn, handler: &Handler<'_>, tx: &Tx<'_>) -> TokenStream {
+    let private = &paths::private_in(handler.krate);
+    let MaybeItemFn {
+        outer_attrs,
+        inner_attrs,
+        vis,
+        sig,
+        body,
+    } = item;
+    let ret = handler.ret;
+    let name = tx.ident;
+    let call = call(private, handler);
+    let call_var = local("__dedup_call", Span::call_site());
+    let connection = local("__dedup_connection", Span::call_site());
+    let claim = local("__dedup_claim", Span::call_site());
+    let result = local("__dedup_result", Span::call_site());
+
+    // Each likely error is reported once, where the user can fix it: a store without an inbox at
+    // `store = ...`, a parameter that is not a transaction at its type `T`, a return type that is
+    // not a `Result` at the return type.
+    let store = call_at(private, "inbox_store", handler.store);
+    let target = tx.target;
+    let connection_of = if matches!(target, syn::Type::ImplTrait(_)) {
+        // `tx: &mut impl Trait` cannot be named: inferred from the argument.
+        quote!(#private::inbox_connection())
+    } else {
+        let (first, last) = first_and_last_span(&target.to_token_stream());
+        let path = respan(&quote!(#private::inbox_connection), first);
+        let args = parens(TokenStream::new(), last);
+        quote!(#path::<#target> #args)
+    };
+    let (first, last) = first_and_last_span(&ret.to_token_stream());
+    let begin = respan(&quote!(#private::inbox_begin), first);
+    let finish = respan(&quote!(#private::inbox_finish), first);
+    let begin_args = parens(quote!(#store, #call_var, #connection(&mut *#name)), last);
+    let finish_args = parens(quote!(#claim, #connection(&mut *#name), #result), last);
+    let await_ = quote_spanned!(last=> .await);
+    let fake_return_edge = fake_return_edge(ret);
+
+    quote! {
+        #(#outer_attrs)*
+        #vis #sig {
+            #(#inner_attrs)*
+            #call
+            let #connection = #connection_of;
+            let #claim = match #begin::<#ret> #begin_args #await_ {
+                #private::core::ops::ControlFlow::Continue(#claim) => #claim,
+                #private::core::ops::ControlFlow::Break(#result) => return #result,
+            };
+            let #result: #ret = {
+                #[allow(unused_variables, clippy::shadow_reuse)]
+                let #name = &mut *#name;
+                async move {
+                    #fake_return_edge
+                    { #body }
+                }
+                .await
+            };
+            #finish::<#ret> #finish_args #await_
+        }
+    }
+}
+
+/// `let __dedup_call = __private::Call { .. };`, preceded by the statements that bind its
+/// `Duration` expressions.
+fn call(private: &TokenStream, handler: &Handler<'_>) -> TokenStream {
+    let call_var = local("__dedup_call", Span::call_site());
+    let (ttl_stmt, ttl) = duration(private, &handler.ttl, "__dedup_ttl", quote!(DEFAULT_TTL));
+    let (lease_stmt, lease) = duration(
+        private,
+        &handler.lease,
+        "__dedup_lease",
+        quote!(DEFAULT_LEASE),
+    );
+    let scope = scope(private, &handler.scope);
+    let key = key(private, &handler.key);
+    let correlation = correlation(private, handler.correlation);
+    let payload = payload(private, handler.payload);
+    quote! {
+        #ttl_stmt
+        #lease_stmt
+        let #call_var = #private::Call {
+            scope: #scope,
+            key: #key,
+            ttl: #ttl,
+            lease: #lease,
+            correlation: #correlation,
+            payload: #payload,
+        };
     }
 }
 

@@ -4,6 +4,7 @@
 
 use proc_macro2::Span;
 use quote::ToTokens;
+use syn::ext::IdentExt as _;
 use syn::visit::Visit;
 use syn::{
     Expr, ExprLit, Ident, Lit, LitInt, LitStr, Pat, Path, ReturnType, Signature, Type,
@@ -24,9 +25,20 @@ pub(super) struct Handler<'a> {
     pub(super) lease: DurationArg<'a>,
     pub(super) correlation: Option<&'a Expr>,
     pub(super) payload: Option<&'a Expr>,
+    /// `tx = <param>`: claim and complete in the caller's transaction.
+    pub(super) tx: Option<Tx<'a>>,
     pub(super) krate: Option<&'a Path>,
     /// The declared return type (a `Result` or an alias of one: checked by a trait bound).
     pub(super) ret: &'a Type,
+}
+
+/// `tx = <param>`: the parameter that holds the caller's transaction (`&mut T`).
+#[derive(Debug)]
+pub(super) struct Tx<'a> {
+    /// The parameter's name, as the signature spells it (the body refers to it).
+    pub(super) ident: &'a Ident,
+    /// `T`: where a type that is not a transaction is reported.
+    pub(super) target: &'a Type,
 }
 
 /// What the message is deduplicated on.
@@ -81,7 +93,17 @@ pub(super) fn check<'a>(cx: &Ctxt, args: &'a Args, item: &'a MaybeItemFn) -> Opt
             None
         }
     };
-    let key = key(cx, args, item);
+    let tx = match &args.tx {
+        None => Some(None),
+        Some(tx) => transaction(cx, tx, item).map(Some),
+    };
+    // Without a valid `tx`, which parameter is the transaction is unknown: inferring the key
+    // would only add a second, misleading error.
+    let key = if tx.is_none() && args.key.is_none() {
+        None
+    } else {
+        key(cx, args, item)
+    };
     let scope = scope(cx, args.scope.as_ref(), &sig.ident);
     let ttl = duration(cx, args.ttl.as_ref());
     let lease = duration(cx, args.lease.as_ref());
@@ -93,6 +115,7 @@ pub(super) fn check<'a>(cx: &Ctxt, args: &'a Args, item: &'a MaybeItemFn) -> Opt
         lease: lease?,
         correlation: args.correlation.as_ref().map(|c| &c.value),
         payload: args.payload.as_ref().map(|p| &p.value),
+        tx: tx?,
         krate: args.krate.as_ref().map(|k| &k.value),
         ret: ret?,
     })
@@ -222,7 +245,12 @@ fn key<'a>(cx: &Ctxt, args: &'a Args, item: &'a MaybeItemFn) -> Option<Key<'a>> 
         return Some(Key::Expr(&key.value));
     }
     let sig = &item.sig;
-    let params: Vec<_> = item.params().collect();
+    // The transaction is passed through, never part of the message.
+    let tx = args.tx.as_ref().and_then(|tx| param_name(&tx.value));
+    let params: Vec<_> = item
+        .params()
+        .filter(|param| tx.is_none_or(|tx| !is_named(param, tx)))
+        .collect();
     match params.as_slice() {
         [] => {
             cx.syn_error(syn::Error::new(
@@ -272,6 +300,92 @@ fn key<'a>(cx: &Ctxt, args: &'a Args, item: &'a MaybeItemFn) -> Option<Key<'a>> 
             );
             None
         }
+    }
+}
+
+/// `tx = <param>`: a parameter of an `async fn`, bound to a plain name, of type `&mut T`.
+fn transaction<'a>(cx: &Ctxt, tx: &'a Keyed<Expr>, item: &'a MaybeItemFn) -> Option<Tx<'a>> {
+    let mut valid = true;
+    if item.sig.asyncness.is_none() {
+        cx.error_spanned_by(
+            &tx.key,
+            "`tx = ...` needs an `async fn`: the claim and the record are written with the \
+             body's queries, in the caller's PostgreSQL transaction",
+        );
+        valid = false;
+    }
+    let Some(name) = param_name(&tx.value) else {
+        cx.error_spanned_by(
+            &tx.value,
+            "`tx` takes the name of the parameter that holds the caller's transaction, such as \
+             `tx = tx`",
+        );
+        return None;
+    };
+    let Some(param) = item.params().find(|param| is_named(param, name)) else {
+        cx.error_spanned_by(
+            &tx.value,
+            format!("`tx = {name}`: no parameter named `{name}`"),
+        );
+        return None;
+    };
+    let Pat::Ident(pat) = &*param.pat else {
+        return None; // `is_named` matched an identifier pattern
+    };
+    if pat.by_ref.is_some() || pat.mutability.is_some() || pat.subpat.is_some() {
+        cx.error_spanned_by(
+            pat,
+            format!(
+                "the `tx` parameter must be a plain name, without `mut` or `ref`: write \
+                 `{name}: &mut ...` (the body gets its own reborrow of the transaction)"
+            ),
+        );
+        valid = false;
+    }
+    let Type::Reference(reference) = peel_type(&param.ty) else {
+        return not_a_mut_reference(cx, &param.ty);
+    };
+    if reference.mutability.is_none() {
+        return not_a_mut_reference(cx, &param.ty);
+    }
+    let target = &*reference.elem;
+    valid.then_some(Tx {
+        ident: &pat.ident,
+        target,
+    })
+}
+
+fn not_a_mut_reference<T>(cx: &Ctxt, ty: &Type) -> Option<T> {
+    cx.error_spanned_by(
+        ty,
+        "the `tx` parameter must be a mutable reference to the caller's transaction, such as \
+         `tx: &mut sqlx::Transaction<'_, sqlx::Postgres>`: the caller commits it after `Ok`",
+    );
+    None
+}
+
+/// The identifier `tx = <ident>` names, if it is one.
+fn param_name(expr: &Expr) -> Option<&Ident> {
+    match peel(expr) {
+        Expr::Path(path) if path.qself.is_none() && path.attrs.is_empty() => path.path.get_ident(),
+        _ => None,
+    }
+}
+
+/// Whether `param` is bound to the identifier `name` (raw or not).
+fn is_named(param: &syn::PatType, name: &Ident) -> bool {
+    match &*param.pat {
+        Pat::Ident(pat) => pat.ident.unraw() == name.unraw(),
+        _ => false,
+    }
+}
+
+/// Looks through parenthesized and invisible-group types.
+fn peel_type(ty: &Type) -> &Type {
+    match ty {
+        Type::Paren(inner) => peel_type(&inner.elem),
+        Type::Group(inner) => peel_type(&inner.elem),
+        other => other,
     }
 }
 

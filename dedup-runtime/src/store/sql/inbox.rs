@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sqlx::{Postgres, Transaction};
+use sqlx::{PgConnection, Postgres, Transaction};
 
 use super::postgres::{PostgresStore, claim_on, complete_on, lease_lost, release_on};
 use crate::idempotency::claim::encode_result;
@@ -39,6 +39,54 @@ use crate::{Digest, Error};
 ///     }
 ///     InboxOutcome::InProgress { .. } => { /* requeue later */ }
 /// }
+/// # Ok(()) }
+/// ```
+///
+/// # With `#[idempotent]`
+///
+/// A handler does the same with [`#[idempotent(tx = ...)]`](crate::idempotent), naming the
+/// parameter that holds the transaction: it claims in it, runs the body, and completes in it
+/// (or, when the body fails, releases in it). The caller opens the transaction and commits it
+/// after `Ok`, then acknowledges the delivery:
+///
+/// ```no_run
+/// use dedup_runtime::idempotent;
+/// use dedup_runtime::store::PostgresStore;
+/// use sqlx::{Postgres, Transaction};
+///
+/// #[derive(Debug, thiserror::Error)]
+/// enum ChargeError {
+///     #[error(transparent)]
+///     Database(#[from] sqlx::Error),
+///     #[error(transparent)]
+///     Dedup(#[from] dedup_runtime::Error),
+/// }
+///
+/// struct Billing {
+///     store: PostgresStore,
+/// }
+///
+/// impl Billing {
+///     // The key is `order_id`: the transaction is never part of it.
+///     #[idempotent(store = self.store, scope = "billing.charge", tx = tx)]
+///     async fn charge(
+///         &self,
+///         tx: &mut Transaction<'_, Postgres>,
+///         order_id: i64,
+///     ) -> Result<String, ChargeError> {
+///         sqlx::query("INSERT INTO charges (order_id) VALUES ($1)")
+///             .bind(order_id)
+///             .execute(&mut **tx)
+///             .await?;
+///         Ok(format!("charged {order_id}"))
+///     }
+/// }
+///
+/// # async fn demo(billing: Billing) -> Result<(), ChargeError> {
+/// let mut tx = billing.store.pool().begin().await?;
+/// let receipt = billing.charge(&mut tx, 42).await?; // on `Err`, `tx` is dropped: rolled back
+/// tx.commit().await?; // the charge row and the record, or (on any error) neither
+/// println!("{receipt}"); // ack the delivery now
 /// # Ok(()) }
 /// ```
 ///
@@ -112,11 +160,21 @@ impl Inbox {
         tx: &mut Transaction<'_, Postgres>,
         delivery: Delivery<'_>,
     ) -> Result<InboxOutcome, Error> {
+        self.begin_in(tx, delivery).await
+    }
+
+    /// [`begin`](Inbox::begin) on the connection of a transaction the caller checked is open
+    /// (what `#[idempotent(tx = ...)]` runs).
+    pub(crate) async fn begin_in(
+        &self,
+        conn: &mut PgConnection,
+        delivery: Delivery<'_>,
+    ) -> Result<InboxOutcome, Error> {
         let store = self.idempotency.store();
         let key = Key::new(self.scope(), delivery.key());
         let owner = OwnerToken::random();
         let request = self.idempotency.claim_request(owner, &delivery);
-        match claim_on(store.statements(), &mut **tx, key, &request).await? {
+        match claim_on(store.statements(), conn, key, &request).await? {
             ClaimOutcome::Acquired => Ok(InboxOutcome::Claimed(InboxClaim {
                 store: store.clone(),
                 scope: self.scope().to_owned(),
@@ -131,6 +189,16 @@ impl Inbox {
                 })
             }
         }
+    }
+
+    /// The [`Error::InProgress`] for `delivery`, for callers that turn
+    /// [`InboxOutcome::InProgress`] into an error.
+    pub(crate) fn in_progress_error(
+        &self,
+        delivery: &Delivery<'_>,
+        retry_after: Option<Duration>,
+    ) -> Error {
+        self.idempotency.in_progress_error(delivery, retry_after)
     }
 }
 
@@ -204,11 +272,20 @@ impl InboxClaim {
         tx: &mut Transaction<'_, Postgres>,
         value: &T,
     ) -> Result<(), Error> {
+        self.complete_in(tx, value).await
+    }
+
+    /// [`complete`](InboxClaim::complete) on the connection of the claim's transaction.
+    pub(crate) async fn complete_in<T: Serialize + DeserializeOwned>(
+        self,
+        conn: &mut PgConnection,
+        value: &T,
+    ) -> Result<(), Error> {
         let encoded = encode_result(&self.scope, value)?;
         let key = self.key();
         if complete_on(
             self.store.statements(),
-            &mut **tx,
+            conn,
             key,
             self.owner,
             &encoded,
@@ -225,7 +302,12 @@ impl InboxClaim {
     /// Deletes the claim inside `tx`, for a transaction that commits other work but not this
     /// message (a redelivery then runs the body). Returns `false` if the claim was not found.
     pub async fn release(self, tx: &mut Transaction<'_, Postgres>) -> Result<bool, Error> {
-        release_on(self.store.statements(), &mut **tx, self.key(), self.owner).await
+        self.release_in(tx).await
+    }
+
+    /// [`release`](InboxClaim::release) on the connection of the claim's transaction.
+    pub(crate) async fn release_in(self, conn: &mut PgConnection) -> Result<bool, Error> {
+        release_on(self.store.statements(), conn, self.key(), self.owner).await
     }
 }
 

@@ -49,6 +49,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use self::claim::{Claim, Replay};
+use self::claim::{Held, Ticket};
 pub use self::delivery::Delivery;
 use crate::Error;
 use crate::store::{
@@ -124,6 +125,16 @@ pub(crate) enum Found {
     InProgress { retry_after: Option<Duration> },
 }
 
+impl Found {
+    /// What [`Idempotency::execute`] reports: the replayed value, decoded, or in progress.
+    fn into_outcome<T: DeserializeOwned>(self) -> Result<Outcome<T>, Error> {
+        Ok(match self {
+            Found::Completed(replay) => Outcome::Replayed(replay.decode()?),
+            Found::InProgress { retry_after } => Outcome::InProgress { retry_after },
+        })
+    }
+}
+
 impl<S: Store> Idempotency<S> {
     /// Deduplicates in `scope` on `store`, with [`DEFAULT_TTL`] and [`DEFAULT_LEASE`].
     ///
@@ -161,13 +172,19 @@ impl<S: Store> Idempotency<S> {
 
     /// Claims the delivery's key, or reports what holds it.
     pub async fn begin(&self, delivery: Delivery<'_>) -> Result<Begin<S>, Error> {
+        let (owner, outcome) = self.claim(&delivery).await?;
+        self.begin_with(outcome, owner, &delivery)
+    }
+
+    /// Asks the store for the delivery's key, with a fresh owner token.
+    async fn claim(&self, delivery: &Delivery<'_>) -> Result<(OwnerToken, ClaimOutcome), Error> {
         let owner = OwnerToken::random();
         let key = Key::new(&self.scope, delivery.key());
         let outcome = self
             .store
-            .claim(key, &self.claim_request(owner, &delivery))
+            .claim(key, &self.claim_request(owner, delivery))
             .await?;
-        self.interpret(outcome, owner, &delivery)
+        Ok((owner, outcome))
     }
 
     /// Runs `body` once per distinct delivery key, and tells what happened.
@@ -186,10 +203,10 @@ impl<S: Store> Idempotency<S> {
         T: Serialize + DeserializeOwned,
         E: From<Error>,
     {
-        let claim = match self.begin(delivery).await? {
-            Begin::Claimed(claim) => claim,
-            Begin::Completed(replay) => return Ok(Outcome::Replayed(replay.decode()?)),
-            Begin::InProgress { retry_after } => return Ok(Outcome::InProgress { retry_after }),
+        let (owner, outcome) = self.claim(&delivery).await?;
+        let claim = match self.held(outcome, owner, &delivery)? {
+            Ok(claim) => claim,
+            Err(found) => return Ok(found.into_outcome()?),
         };
         match AssertUnwindSafe(body).catch_unwind().await {
             Ok(Ok(value)) => {
@@ -221,7 +238,7 @@ impl<S: Store> Idempotency<S> {
     }
 
     /// Turns a store's answer into the protocol's.
-    fn interpret(
+    fn begin_with(
         &self,
         outcome: ClaimOutcome,
         owner: OwnerToken,
@@ -231,14 +248,38 @@ impl<S: Store> Idempotency<S> {
             ClaimOutcome::Acquired => Ok(Begin::Claimed(Claim::new(
                 self.store.clone(),
                 self.scope.clone(),
-                delivery.key(),
-                owner,
-                self.ttl,
+                self.ticket(owner, delivery),
             ))),
             ClaimOutcome::Existing(record) => Ok(match self.found(record, delivery)? {
                 Found::Completed(replay) => Begin::Completed(replay),
                 Found::InProgress { retry_after } => Begin::InProgress { retry_after },
             }),
+        }
+    }
+
+    /// [`begin_with`](Self::begin_with) for the protocol's own runs: the claim borrows this
+    /// store instead of cloning it.
+    fn held(
+        &self,
+        outcome: ClaimOutcome,
+        owner: OwnerToken,
+        delivery: &Delivery<'_>,
+    ) -> Result<Result<Held<'_, S>, Found>, Error> {
+        match outcome {
+            ClaimOutcome::Acquired => Ok(Ok(Held::new(
+                &self.store,
+                &self.scope,
+                self.ticket(owner, delivery),
+            ))),
+            ClaimOutcome::Existing(record) => Ok(Err(self.found(record, delivery)?)),
+        }
+    }
+
+    fn ticket(&self, owner: OwnerToken, delivery: &Delivery<'_>) -> Ticket {
+        Ticket {
+            fingerprint: delivery.key(),
+            owner,
+            ttl: self.ttl,
         }
     }
 
@@ -307,12 +348,18 @@ impl<S: Store> Idempotency<S> {
 impl<S: BlockingStore> Idempotency<S> {
     /// [`begin`](Idempotency::begin) for synchronous code.
     pub fn begin_blocking(&self, delivery: Delivery<'_>) -> Result<Begin<S>, Error> {
+        let (owner, outcome) = self.claim_blocking(&delivery)?;
+        self.begin_with(outcome, owner, &delivery)
+    }
+
+    /// [`claim`](Self::claim), blocking.
+    fn claim_blocking(&self, delivery: &Delivery<'_>) -> Result<(OwnerToken, ClaimOutcome), Error> {
         let owner = OwnerToken::random();
         let key = Key::new(&self.scope, delivery.key());
         let outcome = self
             .store
-            .claim_blocking(key, &self.claim_request(owner, &delivery))?;
-        self.interpret(outcome, owner, &delivery)
+            .claim_blocking(key, &self.claim_request(owner, delivery))?;
+        Ok((owner, outcome))
     }
 
     /// [`execute`](Idempotency::execute) for synchronous code: `body` runs at most once per key.
@@ -326,10 +373,10 @@ impl<S: BlockingStore> Idempotency<S> {
         T: Serialize + DeserializeOwned,
         E: From<Error>,
     {
-        let claim = match self.begin_blocking(delivery)? {
-            Begin::Claimed(claim) => claim,
-            Begin::Completed(replay) => return Ok(Outcome::Replayed(replay.decode()?)),
-            Begin::InProgress { retry_after } => return Ok(Outcome::InProgress { retry_after }),
+        let (owner, outcome) = self.claim_blocking(&delivery)?;
+        let claim = match self.held(outcome, owner, &delivery)? {
+            Ok(claim) => claim,
+            Err(found) => return Ok(found.into_outcome()?),
         };
         match std::panic::catch_unwind(AssertUnwindSafe(body)) {
             Ok(Ok(value)) => {

@@ -12,8 +12,13 @@
 //! The `reference` rows measure raw Redis alone (the record a duplicate must read back; a raw
 //! first delivery; a raw pipeline of 10): what this machine allows before any library runs.
 //!
+//! Each round deletes the keys it made before the next one starts (outside the timings), so the
+//! server holds a few thousand keys at any time: neither a growing keyspace (rehashing) nor a wave
+//! of expiries from earlier rounds lands on a later measurement.
+//!
 //! Run: `cargo bench -p dedup-runtime --features redis --bench redis_store` (Redis at `REDIS_URL`,
-//! default `redis://127.0.0.1:6379`). Keys live under a fresh prefix and expire within minutes.
+//! default `redis://127.0.0.1:6379`). Keys live under a fresh prefix; whatever a run leaves behind
+//! (an interrupted run) expires within minutes.
 
 mod support;
 
@@ -33,6 +38,10 @@ use support::{Row, print_table};
 /// How long records and raw keys live: long enough for a run, short enough to clean up by itself.
 const EXPIRY: Duration = Duration::from_secs(300);
 const ROUNDS: usize = 31;
+/// The scope of the deliveries through `Idempotency::execute`.
+const SCOPE: &str = "bench.charge";
+/// The scope of the single and batch claims.
+const BATCH_SCOPE: &str = "bench.batch";
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
 struct Receipt {
@@ -91,6 +100,26 @@ impl Bench {
 
     fn raw_key(&self, digest: &Digest) -> String {
         format!("{}:raw:{digest}", self.prefix)
+    }
+
+    /// Deletes the keys of `digests` (raw keys, or the records of `scope`), so that the next
+    /// round starts on the same small keyspace. Not timed.
+    async fn forget(&self, digests: &[Digest], scope: Option<&str>) {
+        let keys: Vec<String> = digests
+            .iter()
+            .map(|digest| match scope {
+                None => self.raw_key(digest),
+                Some(scope) => self.store.redis_key(Key::new(scope, *digest)),
+            })
+            .collect();
+        let mut conn = self.conn.clone();
+        for chunk in keys.chunks(1_000) {
+            let _: i64 = redis::cmd("UNLINK")
+                .arg(chunk)
+                .query_async(&mut conn)
+                .await
+                .expect("UNLINK failed");
+        }
     }
 
     async fn raw_set_nx(&self, digests: &[Digest], in_flight: usize) -> f64 {
@@ -222,7 +251,7 @@ impl Bench {
                 payload: None,
             };
             self.store
-                .claim(Key::new("bench.batch", digests[i]), &request)
+                .claim(Key::new(BATCH_SCOPE, digests[i]), &request)
                 .await
                 .expect("claim failed");
         })
@@ -236,7 +265,7 @@ impl Bench {
                 .iter()
                 .map(|d| {
                     (
-                        Key::new("bench.batch", *d),
+                        Key::new(BATCH_SCOPE, *d),
                         ClaimRequest {
                             owner: OwnerToken::random(),
                             lease: EXPIRY,
@@ -340,7 +369,7 @@ async fn run() {
         prefix,
         conn,
         raw_complete: redis::Script::new(RAW_COMPLETE),
-        idem: Idempotency::new(store.clone(), "bench.charge").ttl(EXPIRY),
+        idem: Idempotency::new(store.clone(), SCOPE).ttl(EXPIRY),
         store,
         next: std::sync::atomic::AtomicU64::new(0),
     };
@@ -349,8 +378,11 @@ async fn run() {
     for in_flight in [1usize, 64] {
         let n = if in_flight == 1 { 2_000 } else { 20_000 };
         // Warm up connections, scripts and allocators.
-        bench.raw_two_step(&bench.fresh(n), in_flight).await;
-        bench.execute(&bench.fresh(n), in_flight, false).await;
+        let (warm_raw, warm_ours) = (bench.fresh(n), bench.fresh(n));
+        bench.raw_two_step(&warm_raw, in_flight).await;
+        bench.execute(&warm_ours, in_flight, false).await;
+        bench.forget(&warm_raw, None).await;
+        bench.forget(&warm_ours, Some(SCOPE)).await;
 
         let (mut dup, mut first, mut first_vs_set) =
             (Pairs::default(), Pairs::default(), Pairs::default());
@@ -374,6 +406,9 @@ async fn run() {
                 ours_dup = bench.execute(&ours, in_flight, true).await;
                 set_nx_dup = bench.raw_set_nx(&raw_keys, in_flight).await;
             }
+            bench.forget(&raw_keys, None).await;
+            bench.forget(&two_step_keys, None).await;
+            bench.forget(&ours, Some(SCOPE)).await;
             dup.push(ours_dup, set_nx_dup);
             first.push(ours_first, two_step);
             first_vs_set.push(ours_first, set_nx);
@@ -415,7 +450,9 @@ async fn run() {
     // A broker batch of 10, claimed in one round trip, against 10 single claims.
     const BATCH: usize = 10;
     let n = 2_000;
-    bench.batch_claims(&bench.fresh(n), BATCH).await;
+    let warm = bench.fresh(n);
+    bench.batch_claims(&warm, BATCH).await;
+    bench.forget(&warm, Some(BATCH_SCOPE)).await;
     let (mut batch, mut ref_pipe) = (Pairs::default(), Pairs::default());
     for round in 0..ROUNDS {
         let (single_keys, batch_keys, raw_keys) = (bench.fresh(n), bench.fresh(n), bench.fresh(n));
@@ -430,6 +467,9 @@ async fn run() {
             batch.push(batched, single);
             ref_pipe.push(raw, single);
         }
+        bench.forget(&single_keys, Some(BATCH_SCOPE)).await;
+        bench.forget(&batch_keys, Some(BATCH_SCOPE)).await;
+        bench.forget(&raw_keys, None).await;
     }
     rows.push(batch.row(
         "claim_many of 10, 1 in flight (per message)".to_owned(),

@@ -29,7 +29,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use support::{Row, print_table};
 
 /// How many rounds each figure is the median of.
-const ROUNDS: usize = 7;
+const ROUNDS: usize = 11;
 
 /// A key no other run or case uses: a run id, a case id and an index.
 fn digest(run: u64, case: u64, i: u64) -> Digest {
@@ -308,7 +308,9 @@ fn main() {
         let mut rows = postgres(run).await.unwrap_or_default();
         rows.extend(sqlite(run).await);
         print_table(
-            "SQL stores: `Idempotency::execute` vs a raw `INSERT ... ON CONFLICT DO NOTHING` (medians of 7 paired rounds)",
+            &format!(
+                "SQL stores: `Idempotency::execute` vs a raw `INSERT ... ON CONFLICT DO NOTHING` (medians of {ROUNDS} paired rounds)"
+            ),
             "ours / raw",
             &rows,
         );

@@ -49,20 +49,17 @@ impl Statements {
     fn new(t: &str, claim: &str) -> Self {
         const MS_LEFT: &str =
             "GREATEST(0, date_part('epoch', expires_at - clock_timestamp()) * 1000)::int8";
-        // See `PostgresStore`'s docs: a duplicate is answered by `live` alone; only when there
-        // is no live record does the claim function run, and decide.
+        // See `PostgresStore`'s docs: a duplicate is answered by the first branch alone (the
+        // `LIMIT` stops there); only when there is no live record does the claim function run,
+        // and decide.
         let claim = format!(
-            "WITH live AS MATERIALIZED (
-                SELECT status, owner, result, correlation, payload, {MS_LEFT} AS ms_left
-                FROM {t}
-                WHERE scope = $1 AND fingerprint = $2 AND expires_at > clock_timestamp()
-            )
-            SELECT false AS acquired, status, owner, result, correlation, payload, ms_left
-            FROM live
+            "(SELECT false AS acquired, status, owner, result, correlation, payload, {MS_LEFT} AS ms_left
+              FROM {t}
+              WHERE scope = $1 AND fingerprint = $2 AND expires_at > clock_timestamp())
             UNION ALL
-            SELECT acquired, status, owner, result, correlation, payload, ms_left
-            FROM {claim}($1, $2, $3, $4, $5, $6)
-            WHERE NOT EXISTS (SELECT 1 FROM live)"
+            (SELECT acquired, status, owner, result, correlation, payload, ms_left
+             FROM {claim}($1, $2, $3, $4, $5, $6))
+            LIMIT 1"
         );
         // Absent, or ours (even past the lease), or expired: completed. Otherwise no row is
         // touched and the caller reports `LeaseLost`. The audit fields survive only from our claim.
@@ -542,10 +539,12 @@ impl Purge for Inner {
 ///
 /// # Claims: one round trip, race-free
 ///
-/// A claim is one statement. Its CTE `live` reads the record if it is live (before
-/// `expires_at` on the database's clock: `clock_timestamp()`, never `now()`, which is the start
-/// of the caller's transaction). Only when there is none does it call the table's claim
-/// function (`<table>_claim`, created by the migrations), which decides:
+/// A claim is one statement, `(<read the live record>) UNION ALL (<call the claim function>)
+/// LIMIT 1`. Its first branch reads the record if it is live (before `expires_at` on the
+/// database's clock: `clock_timestamp()`, never `now()`, which is the start of the caller's
+/// transaction); when it finds one, the `LIMIT` ends the statement there. Only when there is
+/// none does the second branch call the table's claim function (`<table>_claim`, created by the
+/// migrations), which decides:
 ///
 /// 1. `INSERT ... ON CONFLICT (scope, fingerprint) DO UPDATE ... WHERE <the existing row
 ///    expired>` inserts a fresh claim or takes over an expired row. PostgreSQL decides the
@@ -557,9 +556,10 @@ impl Purge for Inner {
 ///    takes a fresh snapshot in `READ COMMITTED`) and returns it, or tries again if it is gone.
 ///
 /// So a duplicate, the hot path of a redelivery storm, costs one index read: no row lock, no
-/// transaction id, no WAL flush, cheaper than a plain `INSERT ... ON CONFLICT DO NOTHING` that
-/// finds its row. A first delivery costs the read and the insert, in the same round trip. Only
-/// the `INSERT` ever acquires, so no interleaving lets two claims in.
+/// transaction id, no WAL flush. A first delivery costs the read and the insert, in the same
+/// round trip. Only the function's `INSERT` ever acquires, and it never takes over a live
+/// record, so no interleaving lets two claims in (and none depends on the order in which the
+/// branches run: a function that found the record live would only return it).
 ///
 /// [`complete`](Store::complete) and [`release`](Store::release) are one owner-fenced statement
 /// each: the completion is an upsert that only touches an absent row, this claim's row (even
@@ -627,8 +627,25 @@ impl PostgresStore {
     }
 }
 
-fn owner_text(owner: OwnerToken) -> String {
-    owner.to_string()
+/// A token as the `owner` column holds it (32 lowercase hex characters, as its `Display`), on
+/// the stack: binding it costs no allocation.
+struct OwnerText([u8; 32]);
+
+impl OwnerText {
+    fn new(owner: OwnerToken) -> Self {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let bits = owner.as_u128();
+        let mut text = [0u8; 32];
+        for (i, digit) in text.iter_mut().enumerate() {
+            *digit = DIGITS[((bits >> (124 - 4 * i)) & 0xf) as usize];
+        }
+        OwnerText(text)
+    }
+
+    fn as_str(&self) -> &str {
+        // Hex digits only: always UTF-8.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
 }
 
 /// The claim statement (see `PostgresStore`'s docs).
@@ -641,18 +658,20 @@ pub(super) async fn claim_on<'c, E>(
 where
     E: Executor<'c, Database = Postgres>,
 {
-    let rows = sqlx::query(AssertSqlSafe(sql.claim.clone()))
+    let owner = OwnerText::new(request.owner);
+    let row = sqlx::query(AssertSqlSafe(sql.claim.clone()))
         .bind(key.scope)
         .bind(key.fingerprint.as_bytes().as_slice())
         .bind(request.correlation)
         .bind(request.payload.as_ref().map(|p| p.as_bytes().as_slice()))
-        .bind(owner_text(request.owner))
+        .bind(owner.as_str())
         .bind(seconds(request.lease))
-        .fetch_all(executor)
+        .fetch_optional(executor)
         .await
         .map_err(db)?;
-    // One row: `live`'s or the function's. Never none: the function returns a row or raises.
-    let Some(row) = rows.first() else {
+    // One row: the live record's or the function's. Never none: the function returns a row or
+    // raises.
+    let Some(row) = row else {
         return Err(Error::store(
             STORE,
             SqlError::ClaimRace {
@@ -667,7 +686,7 @@ where
     if acquired {
         Ok(ClaimOutcome::Acquired)
     } else {
-        record_from_row(row, key).map(ClaimOutcome::Existing)
+        record_from_row(&row, key).map(ClaimOutcome::Existing)
     }
 }
 
@@ -683,10 +702,11 @@ pub(super) async fn complete_on<'c, E>(
 where
     E: Executor<'c, Database = Postgres>,
 {
+    let owner = OwnerText::new(owner);
     let done = sqlx::query(AssertSqlSafe(sql.complete.clone()))
         .bind(key.scope)
         .bind(key.fingerprint.as_bytes().as_slice())
-        .bind(owner_text(owner))
+        .bind(owner.as_str())
         .bind(value)
         .bind(seconds(ttl))
         .execute(executor)
@@ -705,10 +725,11 @@ pub(super) async fn release_on<'c, E>(
 where
     E: Executor<'c, Database = Postgres>,
 {
+    let owner = OwnerText::new(owner);
     let done = sqlx::query(AssertSqlSafe(sql.release.clone()))
         .bind(key.scope)
         .bind(key.fingerprint.as_bytes().as_slice())
-        .bind(owner_text(owner))
+        .bind(owner.as_str())
         .execute(executor)
         .await
         .map_err(db)?;
@@ -795,5 +816,26 @@ impl Store for PostgresStore {
 
     async fn purge_expired(&self) -> Result<u64, Error> {
         self.inner.purge_expired().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owner_text_is_the_token_display() {
+        for bits in [
+            0,
+            1,
+            0xf,
+            u128::MAX,
+            0x0123_4567_89ab_cdef_fedc_ba98_7654_3210,
+        ] {
+            let owner = OwnerToken::from_u128(bits);
+            assert_eq!(OwnerText::new(owner).as_str(), owner.to_string());
+        }
+        let owner = OwnerToken::random();
+        assert_eq!(OwnerText::new(owner).as_str(), owner.to_string());
     }
 }

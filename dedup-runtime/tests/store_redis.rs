@@ -546,6 +546,14 @@ async fn configuration_errors() {
     config(RedisStore::connect("not a url").await);
     config(RedisStore::connect("http://127.0.0.1:6379").await);
     config(RedisStore::connect_cluster(Vec::<String>::new()).await);
+    if !cfg!(feature = "redis-tls") {
+        // The redis crate's own refusal does not name the switch; ours does. (With the
+        // feature, `redis_tls.rs` connects for real.)
+        let reason = config(RedisStore::connect("rediss://127.0.0.1:6379").await);
+        assert!(reason.contains("`redis-tls` feature"), "{reason}");
+        let reason = config(RedisStore::connect_cluster(["rediss://127.0.0.1:7000"]).await);
+        assert!(reason.contains("`redis-tls` feature"), "{reason}");
+    }
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! Local Redis servers the tests start themselves: a standalone server on a free port (for fault
-//! tests) and a three-master Redis Cluster.
+//! tests), the same over TLS only (with a throwaway certificate authority made by `openssl`), and
+//! a three-master Redis Cluster.
 //!
 //! Every server is a child of a small `sh` wrapper that holds a pipe from the test process on its
 //! standard input: when the guard is dropped (also on panic) or the test process dies, the pipe
@@ -13,16 +14,24 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+/// `true` when `bin arg` runs and succeeds.
+fn runs(bin: &str, arg: &str) -> bool {
+    Command::new(bin)
+        .arg(arg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// `true` when `redis-server` and `redis-cli` can be run.
 pub fn binaries_available() -> bool {
-    ["redis-server", "redis-cli"].iter().all(|bin| {
-        Command::new(bin)
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    })
+    runs("redis-server", "--version") && runs("redis-cli", "--version")
+}
+
+/// `true` when `redis-server` and `openssl` can be run: what [`RedisServer::start_tls`] needs.
+pub fn tls_binaries_available() -> bool {
+    runs("redis-server", "--version") && runs("openssl", "version")
 }
 
 fn pseudo_random() -> u64 {
@@ -116,9 +125,10 @@ impl Drop for Process {
 }
 
 fn ping(port: u16) -> bool {
-    let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}")) else {
-        return false;
-    };
+    redis::Client::open(format!("redis://127.0.0.1:{port}")).is_ok_and(|client| ping_with(&client))
+}
+
+fn ping_with(client: &redis::Client) -> bool {
     let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_millis(500)) else {
         return false;
     };
@@ -141,15 +151,20 @@ fn wait_until(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) -> b
 }
 
 fn common_args(port: u16, dir: &Path) -> Vec<String> {
+    let mut args = vec!["--port".into(), port.to_string()];
+    args.extend(process_args(dir, &format!("redis-{port}.log")));
+    args
+}
+
+/// Loopback only, files in `dir`, no snapshots, in the foreground.
+fn process_args(dir: &Path, log: &str) -> Vec<String> {
     vec![
-        "--port".into(),
-        port.to_string(),
         "--bind".into(),
         "127.0.0.1".into(),
         "--dir".into(),
         dir.display().to_string(),
         "--logfile".into(),
-        dir.join(format!("redis-{port}.log")).display().to_string(),
+        dir.join(log).display().to_string(),
         "--save".into(),
         String::new(),
         "--daemonize".into(),
@@ -157,12 +172,100 @@ fn common_args(port: u16, dir: &Path) -> Vec<String> {
     ]
 }
 
-/// A standalone `redis-server` on a free loopback port, for tests that kill and restart it.
+/// The `openssl` configuration of [`TlsFiles`]: a CA, and a server certificate whose subject
+/// alternative names are the addresses the tests connect to (clients check those, not the CN).
+const OPENSSL_CONFIG: &str = "\
+[req]
+distinguished_name = dn
+[dn]
+[ca]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[server]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1, DNS:localhost
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+";
+
+/// A throwaway certificate authority (`ca.crt`) and a server certificate it signed for
+/// `127.0.0.1` and `localhost` (`server.crt`, `server.key`), made by the `openssl` command in a
+/// server's directory. Valid for two days; the CA's key is never used again.
+#[derive(Debug)]
+struct TlsFiles {
+    ca_pem: Vec<u8>,
+}
+
+impl TlsFiles {
+    fn make(dir: &Path) -> TlsFiles {
+        std::fs::write(dir.join("openssl.cnf"), OPENSSL_CONFIG).expect("cannot write openssl.cnf");
+        // No argument has a space: each command is written as one line.
+        let openssl = |command: &str| {
+            let output = Command::new("openssl")
+                .args(command.split_whitespace())
+                .current_dir(dir)
+                .stdin(Stdio::null())
+                .output()
+                .expect("cannot run openssl");
+            assert!(
+                output.status.success(),
+                "`openssl {command}` failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        };
+        let new_key = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
+        openssl(&format!(
+            "req -config openssl.cnf -x509 -new {new_key} -keyout ca.key -out ca.crt -days 2 \
+             -subj /CN=dedup-test-CA -extensions ca"
+        ));
+        openssl(&format!(
+            "req -config openssl.cnf -new {new_key} -keyout server.key -out server.csr \
+             -subj /CN=localhost"
+        ));
+        openssl(&format!(
+            "x509 -req -in server.csr -CA ca.crt -CAkey ca.key -set_serial 0x{:x} -days 2 \
+             -out server.crt -extfile openssl.cnf -extensions server",
+            pseudo_random() >> 1
+        ));
+        TlsFiles {
+            ca_pem: std::fs::read(dir.join("ca.crt")).expect("cannot read ca.crt"),
+        }
+    }
+
+    /// Listening on `port` with TLS only (`--port 0`: no plain TCP), clients not asked for a
+    /// certificate.
+    fn server_args(port: u16, dir: &Path) -> Vec<String> {
+        let file = |name: &str| dir.join(name).display().to_string();
+        let mut args = vec![
+            "--port".into(),
+            "0".into(),
+            "--tls-port".into(),
+            port.to_string(),
+            "--tls-cert-file".into(),
+            file("server.crt"),
+            "--tls-key-file".into(),
+            file("server.key"),
+            "--tls-ca-cert-file".into(),
+            file("ca.crt"),
+            "--tls-auth-clients".into(),
+            "no".into(),
+        ];
+        args.extend(process_args(dir, &format!("redis-tls-{port}.log")));
+        args
+    }
+}
+
+/// A standalone `redis-server` on a free loopback port, for tests that kill and restart it, or
+/// that need it to speak TLS.
 #[derive(Debug)]
 pub struct RedisServer {
     port: u16,
     dir: PathBuf,
     durable: bool,
+    tls: Option<TlsFiles>,
     process: Option<Process>,
 }
 
@@ -170,12 +273,31 @@ impl RedisServer {
     /// Starts a server. With `durable`, every write is in the append-only file before it is
     /// acknowledged (`appendfsync always`), so a killed server restarts with what it confirmed.
     pub fn start(durable: bool) -> RedisServer {
-        let dir = temp_dir("redis");
+        Self::start_in(temp_dir("redis"), durable, None)
+    }
+
+    /// Starts a server that speaks TLS only, with a certificate for `127.0.0.1` and `localhost`
+    /// signed by a CA made for it ([`ca_pem`](Self::ca_pem)); clients need no certificate.
+    /// [`tls_binaries_available`] tells whether it can run.
+    #[cfg(feature = "redis-tls")]
+    pub fn start_tls() -> RedisServer {
+        let dir = temp_dir("redis-tls");
+        let tls = TlsFiles::make(&dir);
+        Self::start_in(dir, false, Some(tls))
+    }
+
+    fn start_in(dir: PathBuf, durable: bool, mut tls: Option<TlsFiles>) -> RedisServer {
+        let needs = if tls.is_some() {
+            "; a TLS server needs a redis-server built with TLS"
+        } else {
+            ""
+        };
         for _ in 0..5 {
             let mut server = RedisServer {
                 port: free_port(),
                 dir: dir.clone(),
                 durable,
+                tls: tls.take(),
                 process: None,
             };
             if server.try_start() {
@@ -183,28 +305,62 @@ impl RedisServer {
             }
             // The port was taken in between: try another one.
             server.dir = PathBuf::new();
+            tls = server.tls.take();
         }
         panic!(
-            "redis-server did not start (see the logs under {})",
+            "redis-server did not start (see the logs under {}{needs})",
             dir.display()
         );
     }
 
     fn try_start(&mut self) -> bool {
-        let mut args = common_args(self.port, &self.dir);
+        let mut args = if self.tls.is_some() {
+            TlsFiles::server_args(self.port, &self.dir)
+        } else {
+            common_args(self.port, &self.dir)
+        };
         if self.durable {
             args.extend(["--appendonly", "yes", "--appendfsync", "always"].map(String::from));
         } else {
             args.extend(["--appendonly", "no"].map(String::from));
         }
         self.process = Some(Process::spawn(&args));
-        let port = self.port;
-        wait_until("redis-server", Duration::from_secs(15), || ping(port))
+        wait_until("redis-server", Duration::from_secs(15), || self.answers())
     }
 
-    /// The server's URL.
+    /// `true` when the server answers `PING` (over TLS, trusting its CA, when it speaks TLS).
+    fn answers(&self) -> bool {
+        match &self.tls {
+            #[cfg(feature = "redis-tls")]
+            Some(_) => ping_with(&self.tls_client()),
+            _ => ping(self.port),
+        }
+    }
+
+    /// The server's URL: `redis://127.0.0.1:P`, or `rediss://127.0.0.1:P` over TLS.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// The PEM certificate of the CA that signed a TLS server's certificate.
+    pub fn ca_pem(&self) -> &[u8] {
+        &self.tls.as_ref().expect("not a TLS server").ca_pem
+    }
+
+    /// A client of a TLS server that trusts its CA (besides the system's roots).
+    #[cfg(feature = "redis-tls")]
+    pub fn tls_client(&self) -> redis::Client {
+        let certificates = redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(self.ca_pem().to_vec()),
+        };
+        redis::Client::build_with_tls(self.url(), certificates)
+            .expect("cannot build a TLS client for the test's redis-server")
     }
 
     /// The port.

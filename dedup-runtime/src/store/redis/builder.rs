@@ -27,8 +27,14 @@ use crate::Error;
 /// # Ok(()) }
 /// ```
 ///
-/// Authentication, the database number and TLS (`rediss://`, when the `redis` crate is built with
-/// a TLS feature) are given in the URL, as the `redis` crate reads them.
+/// Authentication and the database number are given in the URL, as the `redis` crate reads them.
+///
+/// TLS needs the `redis-tls` feature. A `rediss://` URL verifies the server's certificate
+/// against the system's trusted roots; `rediss://host:port/#insecure` skips verification. For
+/// a server whose certificate a private CA signed (or for client certificates), build a
+/// `redis::Client` with `redis::Client::build_with_tls` and pass it to
+/// [`from_client`](Self::from_client). `dedup-runtime/tests/redis_tls.rs` does each of these
+/// against a real TLS server.
 pub struct RedisStoreBuilder {
     source: Source,
     prefix: String,
@@ -192,6 +198,18 @@ impl RedisStoreBuilder {
                 format!(
                     "the key prefix {prefix:?} has {bad:?}: only printable ASCII without spaces is allowed"
                 ),
+            ));
+        }
+        let urls: &[String] = match &self.source {
+            Source::Url(url) => std::slice::from_ref(url),
+            Source::ClusterNodes(nodes) => nodes,
+            _ => &[],
+        };
+        if !cfg!(feature = "redis-tls") && urls.iter().any(|url| url.starts_with("rediss://")) {
+            // The `redis` crate's own refusal does not say which switch turns TLS on.
+            return Err(Error::config(
+                NAME,
+                "a `rediss://` URL asks for TLS, which needs dedup-runtime's `redis-tls` feature",
             ));
         }
         for (name, timeout) in [

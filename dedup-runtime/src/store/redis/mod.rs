@@ -152,8 +152,8 @@ impl RedisStore {
 
     /// Connects to the standalone server at `url` with the default options.
     ///
-    /// `redis://[user:password@]host[:port][/db]`; `rediss://` for TLS when the `redis` crate is
-    /// built with a TLS feature.
+    /// `redis://[user:password@]host[:port][/db]`; `rediss://` for TLS, with the `redis-tls`
+    /// feature (see [`RedisStoreBuilder`] on certificates).
     pub async fn connect(url: &str) -> Result<RedisStore, Error> {
         RedisStoreBuilder::new(url).build().await
     }
@@ -311,12 +311,7 @@ impl RedisStore {
         if claims.is_empty() {
             return Ok(Vec::new());
         }
-        let keys: Vec<KeyArg<'_>> = claims.iter().map(|(key, _)| self.key_arg(*key)).collect();
-        let mut mode = if self.scripted_claims() {
-            Mode::EvalSha
-        } else {
-            Mode::NxGet
-        };
+        let (keys, mut mode) = self.batch_start(claims);
         let mut replies = self.send_claims(claims, &keys, mode).await?;
         if mode == Mode::NxGet && refused_nx_get(&replies) {
             // Every `SET ... NX GET` of the batch was refused alike: nothing was claimed.
@@ -340,6 +335,20 @@ impl RedisStore {
             }
         }
         outcomes.into_iter().collect()
+    }
+
+    /// The Redis keys of a batch, and the mode its claims are first sent in.
+    fn batch_start<'a>(
+        &'a self,
+        claims: &[(Key<'a>, ClaimRequest<'_>)],
+    ) -> (Vec<KeyArg<'a>>, Mode) {
+        let keys = claims.iter().map(|(key, _)| self.key_arg(*key)).collect();
+        let mode = if self.scripted_claims() {
+            Mode::EvalSha
+        } else {
+            Mode::NxGet
+        };
+        (keys, mode)
     }
 
     fn claim_cmds(
@@ -433,12 +442,7 @@ impl RedisStore {
         if claims.is_empty() {
             return Ok(Vec::new());
         }
-        let keys: Vec<KeyArg<'_>> = claims.iter().map(|(key, _)| self.key_arg(*key)).collect();
-        let mut mode = if self.scripted_claims() {
-            Mode::EvalSha
-        } else {
-            Mode::NxGet
-        };
+        let (keys, mut mode) = self.batch_start(claims);
         let outcomes = loop {
             let replies = match self.send_claims_blocking(claims, &keys, mode)? {
                 Sent::Replies(replies) => replies,

@@ -233,3 +233,13 @@ mod inbox;
 pub use self::inbox::{
     InboxStore, InboxTransaction, inbox_begin, inbox_connection, inbox_finish, inbox_store,
 };
+// Without `postgres`, the same functions, so that `tx = ...` fails with one error that names the
+// feature (see `no_postgres.rs`). Its types are re-exported too, so that the error names them by
+// this path.
+#[cfg(not(feature = "postgres"))]
+mod no_postgres;
+#[cfg(not(feature = "postgres"))]
+pub use self::no_postgres::{
+    NoClaim, NoInbox, NoPostgres, PostgresFeature, inbox_begin, inbox_connection, inbox_finish,
+    inbox_store,
+};

@@ -486,12 +486,31 @@ async fn a_connection_inside_a_transaction_works_and_one_outside_is_refused() {
         RecordState::Completed { .. }
     ));
 
-    // In autocommit the claim would commit on its own: refused before anything is written.
+    // In autocommit the claim would commit on its own: refused before anything is written, with
+    // an error that says what happened and what to do.
     let mut conn = pg::connection().await;
     let err = payments.refund(&10, &mut conn).await.unwrap_err();
     assert!(
-        matches!(&err, ChargeError::Dedup(Error::Config { reason, .. }) if reason.contains("no open transaction")),
+        matches!(
+            &err,
+            ChargeError::Dedup(Error::Config {
+                store: "postgres",
+                ..
+            })
+        ),
         "{err:?}"
+    );
+    let message = err.to_string();
+    for part in [
+        "the connection passed as `tx` has no open transaction",
+        "the handler's body did not run",
+        "begin one (`pool.begin().await?` or `conn.begin().await?`) and pass `&mut tx`",
+    ] {
+        assert!(message.contains(part), "{message:?} lacks {part:?}");
+    }
+    assert!(
+        !matches!(&err, ChargeError::Dedup(dedup) if dedup.is_store_unavailable()),
+        "retrying cannot help: {err:?}"
     );
     let _ = conn.close().await;
     assert_eq!(payments.runs().await, 1);

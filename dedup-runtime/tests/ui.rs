@@ -26,3 +26,15 @@ fn ui() {
     t.compile_fail("tests/ui/fail/idempotent/*.rs");
     t.pass("tests/ui/pass/*.rs");
 }
+
+/// `#[idempotent(tx = ...)]` in a build without the `postgres` feature, which the goldens above
+/// cannot show: one error that names the feature. `.ci/run` runs it with the default features
+/// (`cargo test -p dedup-runtime --no-default-features --features macros,memory --test ui`);
+/// refresh with `TRYBUILD=overwrite` in front of that command.
+#[test]
+#[cfg_attr(miri, ignore)]
+#[cfg(all(feature = "macros", feature = "memory", not(feature = "postgres")))]
+fn ui_without_postgres() {
+    let t = trybuild::TestCases::new();
+    t.compile_fail("tests/ui/fail/no-postgres/*.rs");
+}

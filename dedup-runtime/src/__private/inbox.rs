@@ -67,11 +67,14 @@ impl InboxTransaction for PgConnection {
         if self.is_in_transaction() {
             Ok(self)
         } else {
+            // `Config`, not `Store`: retrying cannot help (`is_store_unavailable` stays false),
+            // the handler's caller has to be fixed.
             Err(Error::config(
                 "postgres",
-                "`#[idempotent(tx = ...)]` got a connection with no open transaction: begin one \
-                 (`conn.begin().await?`) and pass `&mut tx`, so that the claim, the body's writes \
-                 and the record commit together",
+                "the connection passed as `tx` has no open transaction, so the handler's body \
+                 did not run: begin one (`pool.begin().await?` or `conn.begin().await?`) and \
+                 pass `&mut tx`; `#[idempotent(tx = ...)]` claims and records in the caller's \
+                 transaction and never commits on its own",
             ))
         }
     }

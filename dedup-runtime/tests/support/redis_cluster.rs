@@ -63,6 +63,7 @@ pub fn free_port() -> u16 {
 
 /// A fresh directory under the system temp dir, removed by its owner's `Drop`.
 fn temp_dir(tag: &str) -> PathBuf {
+    sweep_stale_dirs(tag);
     let dir = std::env::temp_dir().join(format!(
         "dedup-{tag}-{}-{:x}",
         std::process::id(),
@@ -70,6 +71,34 @@ fn temp_dir(tag: &str) -> PathBuf {
     ));
     std::fs::create_dir_all(&dir).expect("cannot create a temp dir");
     dir
+}
+
+/// Removes the directories of test processes that have ended. The servers shared by a whole
+/// test binary live in statics, which are never dropped, so their directories outlive the run;
+/// the next run cleans up. A directory is named after its process (see [`temp_dir`]), and only
+/// one whose process is gone is touched (on Linux, where `/proc` tells).
+fn sweep_stale_dirs(tag: &str) {
+    if !std::path::Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    let prefix = format!("dedup-{tag}-");
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let pid = name
+            .to_str()
+            .and_then(|name| name.strip_prefix(&prefix))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && pid != std::process::id()
+            && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 const WRAPPER: &str = r#"

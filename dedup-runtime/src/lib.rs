@@ -58,7 +58,7 @@
 //!
 //! Chosen at compile time by cargo features: [`store::MemoryStore`] (`memory`, default),
 //! `RedisStore` (`redis`), `PostgresStore` (`postgres`), `SqliteStore` (`sqlite`). Every store
-//! passes one conformance suite ([`store::conformance`], feature `test-util`).
+//! passes one conformance suite (`store::conformance`, feature `test-util`).
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod error;

@@ -17,7 +17,7 @@
 //! * [`complete`](Store::complete) and [`release`](Store::release) are fenced by the
 //!   [`OwnerToken`]: a delivery whose claim was taken over cannot overwrite or delete the record.
 //!
-//! [`conformance`] holds the suite every backend runs to show this.
+//! The module `conformance` (feature `test-util`) holds the suite every backend runs to show this.
 
 use std::fmt;
 use std::future::Future;

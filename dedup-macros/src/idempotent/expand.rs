@@ -107,7 +107,7 @@ pub(super) fn expand(item: &MaybeItemFn, handler: &Handler<'_>) -> TokenStream {
 ///     let __dedup_call = __private::Call { .. };
 ///     let __dedup_connection = __private::inbox_connection::<T>(); // `tx: &mut T`
 ///     let __dedup_claim = match __private::inbox_begin::<Ret>(
-///         __private::inbox_store(&(store)), __dedup_call, __dedup_connection(&mut *tx),
+///         __private::inbox_store(&(store)), __dedup_call, (__dedup_connection)(&mut *tx),
 ///     ).await {
 ///         ControlFlow::Continue(claim) => claim,
 ///         ControlFlow::Break(answer) => return answer,
@@ -158,7 +158,17 @@ fn expand_in_transaction(item: &MaybeItemFn, handler: &Handler<'_>, tx: &Tx<'_>)
     let (first, last) = first_and_last_span(&ret.to_token_stream());
     let begin = respan(&quote!(#private::inbox_begin), first);
     let finish = respan(&quote!(#private::inbox_finish), first);
-    let begin_args = parens(quote!(#store, #call_var, #connection(&mut *#name)), last);
+    // The connection `inbox_begin` is checked on spans the `tx = ...` option: without the
+    // runtime's `postgres` feature, that check is the one error, and it belongs there.
+    let (key_span, _) = first_and_last_span(&tx.option.key.to_token_stream());
+    let (_, value_span) = first_and_last_span(&tx.option.value.to_token_stream());
+    // `(f)(args)`: the callee's parentheses carry the span, the local keeps its hygiene.
+    let begin_connection = parens(quote!(#connection), key_span);
+    let begin_connection_args = parens(quote!(&mut *#name), value_span);
+    let begin_args = parens(
+        quote!(#store, #call_var, #begin_connection #begin_connection_args),
+        last,
+    );
     let finish_args = parens(quote!(#claim, #connection(&mut *#name), #result), last);
     let await_ = quote_spanned!(last=> .await);
     let fake_return_edge = fake_return_edge(ret);

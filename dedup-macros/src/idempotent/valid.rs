@@ -39,6 +39,9 @@ pub(super) struct Tx<'a> {
     pub(super) ident: &'a Ident,
     /// `T`: where a type that is not a transaction is reported.
     pub(super) target: &'a Type,
+    /// The `tx = ...` option itself: where a build without the transactional inbox (the
+    /// runtime's `postgres` feature off) is reported.
+    pub(super) option: &'a Keyed<Expr>,
 }
 
 /// What the message is deduplicated on.
@@ -352,6 +355,7 @@ fn transaction<'a>(cx: &Ctxt, tx: &'a Keyed<Expr>, item: &'a MaybeItemFn) -> Opt
     valid.then_some(Tx {
         ident: &pat.ident,
         target,
+        option: tx,
     })
 }
 

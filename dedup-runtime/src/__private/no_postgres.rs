@@ -7,8 +7,8 @@
 //! check has to live here. It is a bound that nothing satisfies,
 //! [`PostgresFeature`], required by [`inbox_begin`] alone: the other functions take anything, and
 //! nothing else in the expansion can fail because of the missing feature. The connection that
-//! `inbox_begin` is checked on is built by the expansion's own tokens, which are located at the
-//! `#[idempotent(...)]` attribute, so that is where the error is reported.
+//! `inbox_begin` is checked on is an expression the expansion places at the `tx = ...` option,
+//! so that is where the error is reported.
 //!
 //! `InboxStore` and `InboxTransaction` have no counterpart: the expansion never names them.
 

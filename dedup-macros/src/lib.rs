@@ -61,6 +61,12 @@ mod symbol;
 ///
 /// - `#[fingerprint(skip)]`: the field does not count (timestamps, correlation ids, retry
 ///   counters). Its type need not implement `Serialize`.
+///
+///   It applies where this type is fingerprinted itself, not where it is nested: a field of
+///   another message hashes as serde serializes it, so a nested type's own `skip` does not reach
+///   through (`tests/fingerprint_derive.rs`, `nested_types_hash_as_serde_serializes_them`). Keep
+///   per-delivery values out of nested types, or out of their serde output
+///   (`#[serde(skip_serializing)]`), or skip the whole field in the parent.
 /// - `#[fingerprint(rename = "name")]`: the field counts under another name, e.g. its old name
 ///   after a Rust rename, so that fingerprints stay the same. It wins over `#[serde(rename)]`.
 /// - `#[fingerprint(unordered)]`: a sequence whose order does not count (`Vec` of tags): it

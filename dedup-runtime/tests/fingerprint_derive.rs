@@ -87,6 +87,45 @@ fn skipped_fields_never_count() {
     );
 }
 
+/// A line of an order that derives `Fingerprint` on its own, with a skipped field.
+#[derive(Debug, Clone, Serialize, Fingerprint)]
+struct Line {
+    sku: String,
+    #[fingerprint(skip)]
+    added_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Fingerprint)]
+struct Basket {
+    lines: Vec<Line>,
+    #[fingerprint(skip)]
+    sent_at: DateTime<Utc>,
+}
+
+/// The documented rule: a field hashes as serde serializes it, so a nested type's own `skip`
+/// holds where that type is fingerprinted alone and not inside another message.
+#[test]
+fn nested_types_hash_as_serde_serializes_them() {
+    let line = |added| Line {
+        sku: "SKU-1".to_owned(),
+        added_at: at(added),
+    };
+    assert_eq!(line(0).fingerprint(), line(60).fingerprint());
+    let basket = |added, sent| Basket {
+        lines: vec![line(added)],
+        sent_at: at(sent),
+    };
+    assert_eq!(basket(0, 0).fingerprint(), basket(0, 30).fingerprint());
+    assert_ne!(basket(0, 0).fingerprint(), basket(60, 0).fingerprint());
+    assert_eq!(
+        basket(0, 0).fingerprint(),
+        plain(
+            "Basket",
+            &json!({ "lines": [{ "sku": "SKU-1", "added_at": at(0) }] })
+        )
+    );
+}
+
 #[test]
 fn every_counted_field_counts() {
     let base = order();

@@ -78,7 +78,7 @@ fn temp_dir(tag: &str) -> PathBuf {
 /// the next run cleans up. A directory is named after its process (see [`temp_dir`]), and only
 /// one whose process is gone is touched (on Linux, where `/proc` tells).
 fn sweep_stale_dirs(tag: &str) {
-    if !std::path::Path::new("/proc/self").exists() {
+    if !Path::new("/proc/self").exists() {
         return;
     }
     let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
@@ -94,7 +94,7 @@ fn sweep_stale_dirs(tag: &str) {
             .and_then(|pid| pid.parse::<u32>().ok());
         if let Some(pid) = pid
             && pid != std::process::id()
-            && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            && !Path::new(&format!("/proc/{pid}")).exists()
         {
             let _ = std::fs::remove_dir_all(entry.path());
         }
@@ -223,7 +223,7 @@ authorityKeyIdentifier = keyid
 /// A throwaway certificate authority (`ca.crt`) and a server certificate it signed for
 /// `127.0.0.1` and `localhost` (`server.crt`, `server.key`), made by the `openssl` command in a
 /// server's directory. Valid for two days; the CA's key is never used again.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct TlsFiles {
     ca_pem: Vec<u8>,
 }
@@ -315,7 +315,7 @@ impl RedisServer {
         Self::start_in(dir, false, Some(tls))
     }
 
-    fn start_in(dir: PathBuf, durable: bool, mut tls: Option<TlsFiles>) -> RedisServer {
+    fn start_in(dir: PathBuf, durable: bool, tls: Option<TlsFiles>) -> RedisServer {
         let needs = if tls.is_some() {
             "; a TLS server needs a redis-server built with TLS"
         } else {
@@ -326,7 +326,7 @@ impl RedisServer {
                 port: free_port(),
                 dir: dir.clone(),
                 durable,
-                tls: tls.take(),
+                tls: tls.clone(),
                 process: None,
             };
             if server.try_start() {
@@ -334,7 +334,6 @@ impl RedisServer {
             }
             // The port was taken in between: try another one.
             server.dir = PathBuf::new();
-            tls = server.tls.take();
         }
         panic!(
             "redis-server did not start (see the logs under {}{needs})",

@@ -84,6 +84,21 @@ mod symbol;
 /// `#[serde(into)]` and `#[serde(remote)]` are compile errors: they serialize another type, which
 /// the derive cannot follow.
 ///
+/// # Speed
+///
+/// A struct with named fields is written straight to the hasher in canonical order, without
+/// serde's buffering and sorting of its fields. A field whose type also derives `Fingerprint`
+/// (directly, or inside an `Option`, a `Box`, a `Vec`, an array or a slice) is written the same
+/// way; a field of any other type goes through serde. So derive `Fingerprint` on nested message
+/// types too: for a message made of small nested structs the encoding work drops two- to
+/// threefold (`BENCHMARKS.md`), and the digest stays the same, since a nested type is still
+/// encoded with its serde shape. Inside a generic struct, a field of a type parameter always
+/// goes through serde.
+///
+/// The derive reads the type's declaration (fields and serde attributes), never its
+/// `Serialize` impl: keep a hand-written `Serialize` impl in agreement with the declaration, or
+/// do not derive `Fingerprint` on that type (`docs/fingerprint-spec.md`, section 3).
+///
 /// # Generics
 ///
 /// The impl requires `T: Serialize` for each type parameter used by a field that counts, as

@@ -30,7 +30,9 @@ struct OrderPlaced {
     sent_at_ms: u64,
 }
 
-#[derive(Clone, Serialize)]
+/// Derived too: nested in a derived message, it is then written without serde (its fingerprint
+/// inside the message is the same either way).
+#[derive(Clone, Serialize, Fingerprint)]
 struct Item {
     sku: String,
     qty: u32,

@@ -20,6 +20,13 @@ pub fn fingerprint_of<T: ::serde::Serialize + ?Sized>(
     crate::fingerprint::fingerprint_of(namespace, value).map_err(Error::from)
 }
 
+/// The direct path of `#[derive(Fingerprint)]` (`fingerprint/encoder/direct.rs`).
+pub mod fp1 {
+    pub use crate::fingerprint::encoder::direct::{
+        Encode, EncodeTag, Error, Field, SerdeTag, ViaEncode, ViaSerde, Writer, fingerprint,
+    };
+}
+
 pub use crate::store::{BlockingStore, Store, StoreHandle};
 pub use ::core::time::Duration;
 

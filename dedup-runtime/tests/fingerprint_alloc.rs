@@ -62,8 +62,9 @@ fn allocations_during(f: impl FnOnce()) -> usize {
     ALLOCATIONS.with(Cell::get) - before
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Fingerprint)]
 #[serde(rename_all = "camelCase")]
+#[fingerprint(namespace = "orders.OrderPlaced")]
 struct OrderPlaced {
     order_id: u64,
     customer_id: Uuid,
@@ -80,7 +81,7 @@ enum Status {
     Placed,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Fingerprint)]
 struct Item {
     sku: String,
     qty: u32,
@@ -135,6 +136,24 @@ fn a_typical_message_allocates_nothing_after_warm_up() {
         }
     });
     assert_eq!(n, 0, "allocations in 100 fingerprints of a warm thread");
+}
+
+/// The same through `#[derive(Fingerprint)]`, whose direct path writes the message and its
+/// items without serde.
+#[test]
+fn a_derived_message_allocates_nothing_after_warm_up() {
+    let msg = message();
+    let expected = fingerprint_of("orders.OrderPlaced", &msg).unwrap();
+    assert_eq!(msg.fingerprint(), expected);
+    let n = allocations_during(|| {
+        for _ in 0..100 {
+            assert_eq!(msg.fingerprint(), expected);
+        }
+    });
+    assert_eq!(
+        n, 0,
+        "allocations in 100 derived fingerprints of a warm thread"
+    );
 }
 
 #[test]

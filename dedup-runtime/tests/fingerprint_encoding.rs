@@ -4,11 +4,15 @@
 //! properties those bytes exist for: what must change a fingerprint, what must not, and that no
 //! input, however odd or hostile, panics or overflows the stack.
 
+#[path = "support/rng.rs"]
+mod rng;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use dedup_runtime::fingerprint::{
     Digest, FingerprintError, MAX_DEPTH, Unordered, encode, fingerprint_of,
 };
+use rng::Rng;
 use serde::ser::{Error as _, SerializeMap, SerializeStruct};
 use serde::{Serialize, Serializer};
 use serde_json::{Value, json};
@@ -19,25 +23,6 @@ fn fp<T: Serialize + ?Sized>(value: &T) -> Digest {
 
 fn fp_err<T: Serialize + ?Sized>(value: &T) -> FingerprintError {
     fingerprint_of("T", value).expect_err("not fingerprintable")
-}
-
-/// A small deterministic generator (xorshift64*), so shuffles are the same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            let j = (self.next() % (i as u64 + 1)) as usize;
-            items.swap(i, j);
-        }
-    }
 }
 
 #[test]

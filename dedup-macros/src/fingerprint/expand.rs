@@ -26,6 +26,11 @@
 //! Because the view keeps every field (those that do not count as `#[serde(skip)]`), serde sees
 //! the same shape as the user's type: a tuple struct stays a tuple struct, `transparent` still
 //! finds its field.
+//!
+//! A struct with named fields whose serialized names are known here takes the direct path
+//! instead (`direct.rs`): its view has no serde attributes and implements the runtime's
+//! `fp1::Encode`, writing its fields in canonical order without serde, and the struct itself
+//! implements `fp1::Encode` too, for when it is nested in another derived struct.
 
 use proc_macro2::{Group, Span, TokenStream, TokenTree};
 use quote::{ToTokens, format_ident, quote};
@@ -37,7 +42,8 @@ use syn::{
 
 use super::ast::{Data, Field, Input, Style, Variant};
 use super::bound;
-use super::presorted::{self, PRESORTED_TOKEN};
+use super::direct;
+use super::presorted::{self, Names};
 
 /// The view's lifetime: the borrow of the container.
 const VIEW_LIFETIME: &str = "'__dedup";
@@ -72,7 +78,8 @@ pub(crate) fn expand(input: &Input, private: &TokenStream) -> TokenStream {
         has_fields,
         generics: &generics,
     };
-    let definition = view.definition(&mut helpers, &predicates);
+    let (definition, presorted) = view.definition(&mut helpers, &predicates);
+    let nested = direct::nested_impl(input, private);
     let view_ty = view.ty();
     let body = view.body();
     let helpers = helpers.items;
@@ -83,6 +90,10 @@ pub(crate) fn expand(input: &Input, private: &TokenStream) -> TokenStream {
     };
     let fingerprint = match &input.data {
         Data::Enum(variants) if variants.is_empty() => quote!(match *self {}),
+        _ if presorted => quote! {
+            let __dedup_view: #view_ty = #body;
+            #private::fp1::fingerprint(#namespace, &__dedup_view)
+        },
         _ => quote! {
             let __dedup_view: #view_ty = #body;
             #private::fingerprint_of(#namespace, &__dedup_view)
@@ -109,6 +120,8 @@ pub(crate) fn expand(input: &Input, private: &TokenStream) -> TokenStream {
             #definition
 
             #(#helpers)*
+
+            #nested
 
             #[automatically_derived]
             impl #impl_generics #private::Fingerprint for #ident #ty_generics #where_clause {
@@ -195,9 +208,18 @@ impl View<'_> {
         }
     }
 
-    fn definition(&self, helpers: &mut Helpers, predicates: &[WherePredicate]) -> TokenStream {
-        if let Some(sorted) = presorted::sorted_fields(self.input) {
-            return self.presorted_definition(helpers, predicates, &sorted);
+    /// The view's definition, and whether it is presorted (implements the runtime's
+    /// `fp1::Encode`) rather than serde-derived.
+    fn definition(
+        &self,
+        helpers: &mut Helpers,
+        predicates: &[WherePredicate],
+    ) -> (TokenStream, bool) {
+        if let Some(sorted) = presorted::sorted_fields(self.input, Names::Fingerprint) {
+            return (
+                self.presorted_definition(helpers, predicates, &sorted),
+                true,
+            );
         }
         let input = self.input;
         let private = self.private;
@@ -250,16 +272,17 @@ impl View<'_> {
             Data::Union(_) => TokenStream::new(),
         };
 
-        quote! {
+        let definition = quote! {
             #[derive(#private::serde::Serialize)]
             #[serde(#(#attrs),*)]
             #data
-        }
+        };
+        (definition, false)
     }
 
-    /// A struct whose canonical field order is known: the view without serde attributes, and a
-    /// hand-written `Serialize` that gives the encoder its fields in that order under
-    /// [`PRESORTED_TOKEN`], leaving out the fields that serde would skip (`presorted.rs`).
+    /// A struct whose canonical field order is known: the view without serde attributes, and
+    /// its `fp1::Encode` impl, which writes the fields in that order, leaving out those that
+    /// serde would skip (`presorted.rs`, `direct.rs`).
     fn presorted_definition(
         &self,
         helpers: &mut Helpers,
@@ -287,58 +310,40 @@ impl View<'_> {
             .extend(predicates.iter().cloned());
         let (_, _, bounded_where) = bounded.split_for_impl();
 
-        let serializer = Ident::new("__DedupS", Span::call_site());
-        let ser = quote!(<#serializer as #private::serde::Serializer>);
-        let ser_struct = quote!(<#ser::SerializeStruct as #private::serde::ser::SerializeStruct>);
-        let len = proc_macro2::Literal::usize_unsuffixed(sorted.len());
-        let token = LitStr::new(PRESORTED_TOKEN, Span::call_site());
-        let fields_out = sorted.iter().map(|(name, field)| {
-            let member = &field.member;
-            let name = LitStr::new(name, Span::call_site());
-            let value = match &field.serde.serialize_with {
-                Some(with) => {
-                    let with = helpers.serialize_with(&with.value, &[&field.ty]).1;
-                    let wrapper = helpers.with_wrapper(&generics, &with, member);
-                    quote!(&#wrapper(self))
+        let entries: Vec<TokenStream> = sorted
+            .iter()
+            .map(|(name, field)| {
+                let member = &field.member;
+                let value = match &field.serde.serialize_with {
+                    Some(with) => {
+                        let with = helpers.serialize_with(&with.value, &[&field.ty]).1;
+                        let wrapper = helpers.with_wrapper(&generics, &with, member);
+                        quote!(&#wrapper(self))
+                    }
+                    None => quote!(&self.#member),
+                };
+                let write = direct::entry(private, name, &value, field.original.span());
+                match &field.serde.skip_serializing_if {
+                    Some(path) => {
+                        let skip = helpers
+                            .skip_serializing_if(path, &field.ty, field.attrs.unordered.is_some())
+                            .1;
+                        quote!(if !#skip(&self.#member) #write)
+                    }
+                    None => write,
                 }
-                None => quote!(&self.#member),
-            };
-            // At the field, as serde's derive does: a field type that is not `Serialize` is
-            // then reported there ("required by a bound introduced by this call").
-            let serialize_field = respan(
-                quote!(#private::serde::ser::SerializeStruct::serialize_field),
-                field.original.span(),
-            );
-            let write = quote! {
-                #serialize_field(&mut __dedup_struct, #name, #value)?;
-            };
-            match &field.serde.skip_serializing_if {
-                Some(path) => {
-                    let skip = helpers
-                        .skip_serializing_if(path, &field.ty, field.attrs.unordered.is_some())
-                        .1;
-                    quote!(if !#skip(&self.#member) { #write })
-                }
-                None => write,
-            }
-        });
+            })
+            .collect();
+        let encode = direct::encode_fn(private, &entries);
 
         quote! {
             struct #ident #view_generics #where_clause { #(#fields),* }
 
             #[automatically_derived]
-            impl #view_generics #private::serde::Serialize for #ident #view_ty_generics
+            impl #view_generics #private::fp1::Encode for #ident #view_ty_generics
             #bounded_where
             {
-                fn serialize<#serializer: #private::serde::Serializer>(
-                    &self,
-                    __dedup_serializer: #serializer,
-                ) -> #private::Result<#ser::Ok, #ser::Error> {
-                    let mut __dedup_struct =
-                        #ser::serialize_struct(__dedup_serializer, #token, #len)?;
-                    #(#fields_out)*
-                    #ser_struct::end(__dedup_struct)
-                }
+                #encode
             }
         }
     }
@@ -661,7 +666,7 @@ fn type_and_const_args(generics: &Generics) -> Vec<TokenStream> {
 }
 
 /// `tokens`, every one spanned at `span`.
-fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+pub(crate) fn respan(tokens: TokenStream, span: Span) -> TokenStream {
     tokens
         .into_iter()
         .map(|mut tree| {

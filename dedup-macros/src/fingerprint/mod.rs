@@ -4,6 +4,7 @@
 mod ast;
 mod attr;
 mod bound;
+mod direct;
 mod expand;
 mod presorted;
 mod valid;

@@ -1,25 +1,32 @@
-//! The streaming fast path: a struct whose serialized field names, and so their canonical order,
-//! are known at compile time.
+//! The field order of a struct whose serialized field names, and so their canonical order, are
+//! known at compile time.
 //!
 //! fp1 encodes a struct as a MAP whose entries are sorted by the bytes of their encoded keys. A
 //! key is `STR(name)`, i.e. the tag, `u64be(len)` and the UTF-8 bytes, so the order is by byte
 //! length, then bytewise. When the derive can compute every name exactly as serde would, it
-//! sorts them here and writes the view's `Serialize` impl by hand, fields in that order, under
-//! the struct name `$dedup::fp1::presorted`: the encoder then streams the struct instead of
-//! buffering and sorting it. The bytes, and so the fingerprints, are the same.
+//! sorts them here, and `direct.rs` writes the struct's encoding in that order without serde.
+//! The bytes, and so the fingerprints, are those of the serde path.
 //!
 //! Everything else (enums, tuple structs, serde's shape-changing attributes, two fields with
-//! one name) keeps the derived view.
+//! one name) goes through serde.
 
 use super::ast::{Data, Field, Input, Style};
 
-/// The struct name that tells the encoder the fields arrive in canonical order (its
-/// `PRESORTED_TOKEN`).
-pub(crate) const PRESORTED_TOKEN: &str = "$dedup::fp1::presorted";
+/// Which fields a struct's MAP holds, under which names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Names {
+    /// The fingerprint's own: the counted fields, `#[fingerprint(rename)]` winning over serde's.
+    Fingerprint,
+    /// serde's alone: every serialized field under its serde name. A nested value hashes so.
+    Serde,
+}
 
-/// The counted, serialized fields of `input` with their serialized names, in canonical order;
-/// `None` when the order cannot be known at compile time and the derived view must do.
-pub(crate) fn sorted_fields<'i, 'a>(input: &'i Input<'a>) -> Option<Vec<(String, &'i Field<'a>)>> {
+/// The fields of `input` in its MAP (see [`Names`]) with their serialized names, in canonical
+/// order; `None` when the order cannot be known at compile time and the derived view must do.
+pub(crate) fn sorted_fields<'i, 'a>(
+    input: &'i Input<'a>,
+    names: Names,
+) -> Option<Vec<(String, &'i Field<'a>)>> {
     let Data::Struct(Style::Named, fields) = &input.data else {
         return None;
     };
@@ -40,19 +47,19 @@ pub(crate) fn sorted_fields<'i, 'a>(input: &'i Input<'a>) -> Option<Vec<(String,
     };
 
     let mut sorted = Vec::new();
-    for field in fields.iter().filter(|field| field.counted()) {
+    let included = |field: &&Field| names == Names::Serde || field.counted();
+    for field in fields.iter().filter(included) {
         if field.serde.flatten.is_some() {
             return None;
         }
         if field.serde.skip_serializing.is_some() {
             continue;
         }
-        let explicit = field
-            .attrs
-            .rename
-            .as_ref()
-            .map(|rename| &rename.value)
-            .or(field.serde.rename.as_ref());
+        let own_rename = match names {
+            Names::Fingerprint => field.attrs.rename.as_ref().map(|rename| &rename.value),
+            Names::Serde => None,
+        };
+        let explicit = own_rename.or(field.serde.rename.as_ref());
         let name = match explicit {
             Some(rename) => rename.value(),
             None => {

@@ -7,7 +7,8 @@
 //! compiler: no `Hash`, no `usize` in the bytes, maps and sets sorted.
 
 mod compound;
-mod error;
+pub(crate) mod direct;
+pub(crate) mod error;
 mod number;
 mod out;
 mod pool;
@@ -63,13 +64,23 @@ pub fn fingerprint_of<T: Serialize + ?Sized>(
     namespace: &str,
     value: &T,
 ) -> Result<Digest, FingerprintError> {
+    hash_preimage(namespace, |out| value.serialize(Ser::new(out)))
+}
+
+/// SHA-256 of the preimage whose value `write_value` writes after the header and namespace.
+fn hash_preimage(
+    namespace: &str,
+    write_value: impl FnOnce(&mut Hashing<'_>) -> Result<(), error::Error>,
+) -> Result<Digest, FingerprintError> {
     let mut hasher = <Sha256 as sha2::Digest>::new();
     with_pool(|pool| {
         let mut out = Hashing {
             hasher: &mut hasher,
             pool,
         };
-        write_preimage(&mut out, namespace, value)?;
+        write_head(&mut out, namespace);
+        write_value(&mut out).map_err(error::Error::into_inner)?;
+        check_not_failed(&mut out)?;
         out.finish();
         Ok::<(), FingerprintError>(())
     })?;
@@ -81,7 +92,15 @@ fn write_preimage<O: Out, T: Serialize + ?Sized>(
     namespace: &str,
     value: &T,
 ) -> Result<(), FingerprintError> {
-    // The header and namespace in one write (one hasher update) when the namespace is short.
+    write_head(out, namespace);
+    value
+        .serialize(Ser::new(&mut *out))
+        .map_err(error::Error::into_inner)?;
+    check_not_failed(out)
+}
+
+/// `"fp" 01 ‖ STR(namespace)`: in one write (one hasher update) when the namespace is short.
+fn write_head<O: Out>(out: &mut O, namespace: &str) {
     let mut head = [0u8; 64];
     let ns = namespace.as_bytes();
     if let Some(room) = head.get_mut(12..12 + ns.len()) {
@@ -93,11 +112,11 @@ fn write_preimage<O: Out, T: Serialize + ?Sized>(
         out.put(&HEADER);
         out.put_blob(tag::STR, ns);
     }
-    value
-        .serialize(Ser::new(&mut *out))
-        .map_err(error::Error::into_inner)?;
+}
+
+/// A value's `Serialize` impl may swallow an encoding error and carry on: no digest then.
+fn check_not_failed<O: Out>(out: &mut O) -> Result<(), FingerprintError> {
     if out.pool().failed {
-        // The value's `Serialize` impl swallowed an encoding error and carried on.
         return Err(FingerprintError::Serialize(
             "a `Serialize` implementation ignored an error from the fingerprint encoder".to_owned(),
         ));

@@ -5,7 +5,7 @@
 //! so two deliveries of one message agree whichever consumer instance sees them.
 
 mod digest;
-mod encoder;
+pub(crate) mod encoder;
 mod error;
 mod impls;
 

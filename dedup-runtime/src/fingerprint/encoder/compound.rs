@@ -1,5 +1,4 @@
-//! Containers: sequences stream through, maps, structs and sets are buffered and sorted (structs
-//! whose fields arrive in canonical order stream through as well).
+//! Containers: sequences stream through, maps, structs and sets are buffered and sorted.
 //!
 //! A map's canonical order is the bytewise order of its encoded keys (a set's: of its encoded
 //! elements), which is only known once every entry has been encoded. Entries are encoded into
@@ -15,7 +14,6 @@ use super::out::{Out, tag};
 use super::pool::{Pool, Span};
 use super::ser::Ser;
 use super::sort::{sort, stored_str};
-use crate::fingerprint::FingerprintError;
 
 /// Marks the pool as failed before returning `error`: a `Serialize` impl that swallows an error
 /// may have left a half-written value behind, and must not get a fingerprint of it.
@@ -74,10 +72,6 @@ enum Kind {
     Set,
     /// serde_json's `arbitrary_precision` number: one field holding the number's text.
     JsonNumber,
-    /// MAP of a struct whose fields arrive sorted
-    /// ([`PRESORTED_TOKEN`](super::ser::PRESORTED_TOKEN)): written as they come, like a
-    /// sequence, nothing buffered.
-    Presorted,
 }
 
 /// A map, struct, struct variant or set, built in the pool's buffer until its end.
@@ -91,8 +85,6 @@ pub(super) struct MapSer<'a, O> {
     /// The current map key, `buf[start..key_end]` with its prefix (or 0), waiting for its value.
     key: Option<(usize, usize, u128)>,
     kind: Kind,
-    /// A presorted struct's last field name, which the next one must follow.
-    last_field: Option<&'static str>,
 }
 
 impl<'a, O: Out> MapSer<'a, O> {
@@ -104,10 +96,6 @@ impl<'a, O: Out> MapSer<'a, O> {
             Kind::Map | Kind::VariantMap => out.open_container(tag::MAP),
             Kind::Set => out.open_container(tag::SET),
             Kind::JsonNumber => pool.buf.len(),
-            Kind::Presorted => {
-                out.put_byte(tag::MAP);
-                0
-            }
         };
         Ok(MapSer {
             out,
@@ -115,7 +103,6 @@ impl<'a, O: Out> MapSer<'a, O> {
             base,
             key: None,
             kind,
-            last_field: None,
         })
     }
 
@@ -134,12 +121,6 @@ impl<'a, O: Out> MapSer<'a, O> {
 
     pub(super) fn json_number(out: &'a mut O) -> Result<Self, Error> {
         Self::open(out, Kind::JsonNumber)
-    }
-
-    /// A struct whose fields arrive in canonical order
-    /// ([`PRESORTED_TOKEN`](super::ser::PRESORTED_TOKEN)).
-    pub(super) fn presorted(out: &'a mut O) -> Result<Self, Error> {
-        Self::open(out, Kind::Presorted)
     }
 
     /// Encodes `value` at the end of the buffer; returns where it starts.
@@ -190,10 +171,8 @@ impl<'a, O: Out> MapSer<'a, O> {
 
     #[inline]
     fn field<T: Serialize + ?Sized>(&mut self, name: &'static str, value: &T) -> Result<(), Error> {
-        match self.kind {
-            Kind::Presorted => return self.presorted_field(name, value),
-            Kind::JsonNumber => return self.json_number_text(value),
-            Kind::Map | Kind::VariantMap | Kind::Set => {}
+        if self.kind == Kind::JsonNumber {
+            return self.json_number_text(value);
         }
         let pool = self.out.pool();
         let start = pool.buf.len();
@@ -202,26 +181,6 @@ impl<'a, O: Out> MapSer<'a, O> {
         self.encode(value)?;
         self.close_entry(start, key_end, prefix);
         Ok(())
-    }
-
-    /// Writes a presorted struct's field straight to the sink: the key goes out right before
-    /// the value's first byte, and not at all when the value is NULL (see `Pending`), which is
-    /// what sorting and [`close_entry`](Self::close_entry) would make of it.
-    #[inline]
-    fn presorted_field<T: Serialize + ?Sized>(
-        &mut self,
-        name: &'static str,
-        value: &T,
-    ) -> Result<(), Error> {
-        if let Some(last) = self.last_field
-            && !key_precedes(last, name)
-        {
-            return Err(failed(self.out.pool(), out_of_order(last, name)));
-        }
-        self.last_field = Some(name);
-        value
-            .serialize(Ser::field(&mut *self.out, name))
-            .map_err(|e| failed(self.out.pool(), e))
     }
 
     /// Records the entry, or drops it when its value is NULL (an absent field and a `None`
@@ -243,14 +202,8 @@ impl<'a, O: Out> MapSer<'a, O> {
             let error = Error::misuse("a map ended with a key and no value");
             return Err(failed(self.out.pool(), error));
         }
-        match self.kind {
-            Kind::JsonNumber => return self.finish_json_number(),
-            Kind::Presorted => {
-                self.out.put_byte(tag::END);
-                self.out.pool().leave();
-                return Ok(());
-            }
-            Kind::Map | Kind::VariantMap | Kind::Set => {}
+        if self.kind == Kind::JsonNumber {
+            return self.finish_json_number();
         }
         let MapSer {
             out,
@@ -304,29 +257,6 @@ impl<'a, O: Out> MapSer<'a, O> {
         pool.buf.truncate(start);
         pool.leave();
         put_json_number(self.out, &text).map_err(|e| failed(self.out.pool(), e.into()))
-    }
-}
-
-/// Whether the STR of field name `a` sorts strictly before that of `b`: a STR's encoding is
-/// its tag, `u64be(len)`, then the bytes, so the order is by length, then bytewise.
-#[inline]
-fn key_precedes(a: &str, b: &str) -> bool {
-    (a.len(), a.as_bytes()) < (b.len(), b.as_bytes())
-}
-
-/// A presorted struct's fields came out of canonical order: fail rather than stream a
-/// different encoding.
-#[cold]
-fn out_of_order(last: &str, name: &str) -> Error {
-    if last == name {
-        FingerprintError::DuplicateMapKey {
-            key: format!("{name:?}"),
-        }
-        .into()
-    } else {
-        Error::misuse(&format!(
-            "a presorted struct's field {name:?} came after {last:?}, out of canonical order"
-        ))
     }
 }
 

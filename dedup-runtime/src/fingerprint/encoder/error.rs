@@ -9,7 +9,7 @@ use std::fmt;
 use crate::fingerprint::FingerprintError;
 
 #[derive(Debug)]
-pub(super) struct Error(Box<FingerprintError>);
+pub struct Error(Box<FingerprintError>);
 
 impl Error {
     pub(super) fn into_inner(self) -> FingerprintError {

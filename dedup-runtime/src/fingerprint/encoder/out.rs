@@ -158,7 +158,7 @@ impl Pool {
 /// The hasher, with the pool for the containers that must be sorted first.
 ///
 /// Writes are staged in `pool.alt` and reach the hasher in batches of about [`STAGE_LIMIT`]
-/// bytes: a streamed value (a sequence, a presorted struct) is many small writes, and one
+/// bytes: a streamed value (a sequence, a derived struct) is many small writes, and one
 /// hasher update per write would cost more than the hashing itself. [`Hashing::finish`] hands
 /// over the rest.
 #[derive(Debug)]

@@ -1,8 +1,7 @@
 //! The serde `Serializer` that writes one value's fp1 encoding.
 //!
 //! Scalars, strings, bytes, sequences and variants go straight to the sink; maps, structs and
-//! sets are handed to [`compound`](super::compound), which buffers and sorts them, except for
-//! structs whose fields arrive in canonical order ([`PRESORTED_TOKEN`]), which stream too.
+//! sets are handed to [`compound`](super::compound), which buffers and sorts them.
 
 use std::fmt::Display;
 
@@ -18,19 +17,13 @@ use super::unordered::SET_TOKEN;
 const JSON_NUMBER_TOKEN: &str = "$serde_json::private::Number";
 /// serde_json's `RawValue` arrives as a struct of this name holding unparsed JSON.
 const JSON_RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
-/// The struct name that tells the encoder "the fields arrive in canonical order": sorted by the
-/// bytes of their encoded keys, i.e. by (UTF-8 length, bytes) of their names, each name once.
-/// `#[derive(Fingerprint)]` emits it for the views whose field order it knows at compile time.
-/// Such a struct streams to the sink like a sequence instead of being buffered and sorted; the
-/// bytes are the same. Fields out of order fail rather than give another digest.
-pub(super) const PRESORTED_TOKEN: &str = "$dedup::fp1::presorted";
-
-/// What precedes the value a [`Ser`] writes: nothing, or the key of a presorted struct's field.
+/// What precedes the value a [`Ser`] writes: nothing, or the key of a struct field that the
+/// derive's direct path (`direct.rs`) hands to serde.
 ///
 /// A field's key is held back until the value's first byte: a value whose encoding is exactly
 /// NULL (the only encoding that starts with the NULL tag) drops the whole entry, key and all,
-/// as a buffered struct does. A type parameter rather than a field, so that values outside a
-/// presorted struct pay nothing for it.
+/// as a buffered struct does. A type parameter rather than a field, so that other values pay
+/// nothing for it.
 pub(super) trait Pending: Copy {
     /// Whether a NULL value drops the entry (and so writes nothing).
     const DROPS_NULL: bool;
@@ -50,7 +43,7 @@ impl Pending for NoKey {
     fn flush<O: Out>(self, _out: &mut O) {}
 }
 
-/// A presorted struct's field name, written as a STR before the value unless the value is NULL.
+/// A field's name, written as a STR before the value unless the value is NULL.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct FieldKey(pub(super) &'static str);
 
@@ -87,7 +80,7 @@ impl<'a, O: Out> Ser<'a, O> {
 }
 
 impl<'a, O: Out> Ser<'a, O, FieldKey> {
-    /// The value of a presorted struct's field `name` (see [`Pending`]).
+    /// The value of the struct field `name` (see [`Pending`]).
     #[inline]
     pub(super) fn field(out: &'a mut O, name: &'static str) -> Self {
         Ser {
@@ -240,7 +233,7 @@ impl<'a, O: Out, K: Pending> ser::Serializer for Ser<'a, O, K> {
     }
 
     fn serialize_none(self) -> Result<(), Error> {
-        // A presorted struct's field that is NULL is dropped with its key (see `Pending`).
+        // A field that is NULL is dropped with its key (see `Pending`).
         if !K::DROPS_NULL {
             self.out.put_byte(tag::NULL);
         }
@@ -339,10 +332,6 @@ impl<'a, O: Out, K: Pending> ser::Serializer for Ser<'a, O, K> {
                      form; parse it into a `serde_json::Value` first",
                 );
                 Err(failed(self.out.pool(), error))
-            }
-            PRESORTED_TOKEN => {
-                self.key.flush(self.out);
-                MapSer::presorted(self.out)
             }
             _ => {
                 self.key.flush(self.out);

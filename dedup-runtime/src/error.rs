@@ -115,6 +115,15 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+
+    /// The calling code used the API in a way that cannot work, such as passing
+    /// `#[idempotent(tx = ...)]` a connection without an open transaction. Nothing ran and
+    /// nothing was recorded; retrying cannot help, the code has to change.
+    #[error("dedup cannot run this handler: {reason}")]
+    Misuse {
+        /// What is wrong, and how to fix it.
+        reason: String,
+    },
 }
 
 impl Error {

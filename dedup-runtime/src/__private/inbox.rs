@@ -67,15 +67,16 @@ impl InboxTransaction for PgConnection {
         if self.is_in_transaction() {
             Ok(self)
         } else {
-            // `Config`, not `Store`: retrying cannot help (`is_store_unavailable` stays false),
+            // `Misuse`, not `Store`: retrying cannot help (`is_store_unavailable` stays false),
             // the handler's caller has to be fixed.
-            Err(Error::config(
-                "postgres",
-                "the connection passed as `tx` has no open transaction, so the handler's body \
-                 did not run: begin one (`pool.begin().await?` or `conn.begin().await?`) and \
-                 pass `&mut tx`; `#[idempotent(tx = ...)]` claims and records in the caller's \
-                 transaction and never commits on its own",
-            ))
+            Err(Error::Misuse {
+                reason: "the connection passed as `tx` has no open transaction, so the handler's \
+                         body did not run: begin one (`pool.begin().await?` or \
+                         `conn.begin().await?`) and pass `&mut tx`; `#[idempotent(tx = ...)]` \
+                         claims and records in the caller's transaction and never commits on \
+                         its own"
+                    .to_owned(),
+            })
         }
     }
 }

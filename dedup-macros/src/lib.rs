@@ -88,8 +88,9 @@ mod symbol;
 ///
 /// A struct with named fields is written straight to the hasher in canonical order, without
 /// serde's buffering and sorting of its fields. A field whose type also derives `Fingerprint`
-/// (directly, or inside an `Option`, a `Box`, a `Vec`, an array or a slice) is written the same
-/// way; a field of any other type goes through serde. So derive `Fingerprint` on nested message
+/// (a struct with named fields, a newtype struct or an enum of unit variants; directly, or
+/// inside an `Option`, a `Box`, a `Vec`, an array or a slice) is written the same way, as are
+/// integers, floats, `bool`, `char` and strings; a field of any other type goes through serde. So derive `Fingerprint` on nested message
 /// types too: for a message made of small nested structs the encoding work drops two- to
 /// threefold (`BENCHMARKS.md`), and the digest stays the same, since a nested type is still
 /// encoded with its serde shape. Inside a generic struct, a field of a type parameter always

@@ -468,3 +468,121 @@ fn derived_types_are_encoded_from_their_declaration() {
         serde_path("direct.Priced", &serde_json::json!({ "price": "12.34" }))
     );
 }
+
+macro_rules! status_enum {
+    ($name:ident, $rule:literal) => {
+        #[derive(Debug, Clone, Copy, Serialize, Fingerprint)]
+        #[serde(rename_all = $rule)]
+        enum $name {
+            Placed,
+            VeryTasty,
+            #[serde(rename = "held-back")]
+            HeldBack,
+            Z42,
+            A,
+            XRay,
+        }
+
+        impl $name {
+            const ALL: [Self; 6] = [
+                Self::Placed,
+                Self::VeryTasty,
+                Self::HeldBack,
+                Self::Z42,
+                Self::A,
+                Self::XRay,
+            ];
+        }
+    };
+}
+
+status_enum!(Lower, "lowercase");
+status_enum!(Upper, "UPPERCASE");
+status_enum!(Pascal, "PascalCase");
+status_enum!(Camel, "camelCase");
+status_enum!(Snake, "snake_case");
+status_enum!(ScreamingSnake, "SCREAMING_SNAKE_CASE");
+status_enum!(Kebab, "kebab-case");
+status_enum!(ScreamingKebab, "SCREAMING-KEBAB-CASE");
+
+#[derive(Debug, Clone, Copy, Serialize, Fingerprint)]
+enum Plain {
+    First,
+    #[fingerprint(rename = "ignored when nested")]
+    Second,
+}
+
+/// Newtype structs: one nesting level, or none with `transparent`.
+#[derive(Debug, Clone, Serialize, Fingerprint)]
+struct OrderId(u64);
+
+#[derive(Debug, Clone, Serialize, Fingerprint)]
+struct Sku(String);
+
+#[derive(Debug, Clone, Serialize, Fingerprint)]
+#[serde(transparent)]
+struct Cents(i64);
+
+#[derive(Debug, Clone, Serialize, Fingerprint)]
+struct Note(Option<String>);
+
+/// No direct encoding for its field: the newtype goes through serde.
+#[derive(Debug, Clone, Serialize, Fingerprint)]
+struct Tags(HashSet<String>);
+
+#[derive(Debug, Serialize, Fingerprint)]
+#[fingerprint(namespace = "direct.Statuses")]
+struct Statuses {
+    lower: Lower,
+    upper: Upper,
+    pascal: Pascal,
+    camel: Camel,
+    snake: Snake,
+    screaming_snake: ScreamingSnake,
+    kebab: Kebab,
+    screaming_kebab: ScreamingKebab,
+    plain: Vec<Plain>,
+    maybe: Option<Snake>,
+    id: OrderId,
+    ids: Vec<OrderId>,
+    sku: Sku,
+    cents: Cents,
+    note: Note,
+    missing_note: Note,
+    optional_id: Option<OrderId>,
+    tags: Tags,
+}
+
+/// Unit-variant enums under every `rename_all` rule, and newtype structs, match the serde path.
+#[test]
+fn unit_enums_and_newtypes_match_the_serde_path() {
+    let mut rng = Rng(11);
+    for i in 0..200 {
+        let pick = |rng: &mut Rng| (rng.next() % 6) as usize;
+        let value = Statuses {
+            lower: Lower::ALL[pick(&mut rng)],
+            upper: Upper::ALL[pick(&mut rng)],
+            pascal: Pascal::ALL[pick(&mut rng)],
+            camel: Camel::ALL[pick(&mut rng)],
+            snake: Snake::ALL[pick(&mut rng)],
+            screaming_snake: ScreamingSnake::ALL[pick(&mut rng)],
+            kebab: Kebab::ALL[pick(&mut rng)],
+            screaming_kebab: ScreamingKebab::ALL[pick(&mut rng)],
+            plain: vec![Plain::First, Plain::Second],
+            maybe: rng.chance().then(|| Snake::ALL[pick(&mut rng)]),
+            id: OrderId(rng.next()),
+            ids: vec![OrderId(i), OrderId(u64::MAX)],
+            sku: Sku(rng.text()),
+            cents: Cents(rng.int() as i64),
+            note: Note(Some(rng.text())),
+            missing_note: Note(None),
+            optional_id: rng.chance().then(|| OrderId(rng.next())),
+            tags: Tags((0..rng.next() % 3).map(|_| rng.text()).collect()),
+        };
+        assert_eq!(
+            value.fingerprint(),
+            serde_path("direct.Statuses", &value),
+            "{value:?}"
+        );
+    }
+}

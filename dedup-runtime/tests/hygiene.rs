@@ -28,6 +28,14 @@ struct PhantomData;
 struct Unordered;
 struct Serializer;
 struct __private;
+struct Field;
+struct Writer;
+struct EncodeTag;
+struct SerdeTag;
+trait Encode {}
+trait ViaEncode {}
+trait ViaSerde {}
+mod fp1 {}
 trait Fingerprint {}
 trait Serializer_ {}
 fn fingerprint_of() {}
@@ -93,6 +101,20 @@ enum Event<T> {
     },
 }
 
+/// Nested derived structs take the derive's direct path (`fp1::Encode`), also under these names.
+#[derive(Serialize, dedup_runtime::Fingerprint)]
+struct Line {
+    sku: ::std::string::String,
+    #[fingerprint(skip)]
+    at: u64,
+}
+
+#[derive(Serialize, dedup_runtime::Fingerprint)]
+struct Basket {
+    lines: ::std::vec::Vec<Line>,
+    first: ::std::option::Option<Line>,
+}
+
 #[derive(Serialize, dedup_runtime::Fingerprint)]
 struct Tuple(u8, u16);
 
@@ -153,6 +175,20 @@ fn derives_ignore_user_names() {
     }
     let _ = dedup_runtime::Fingerprint::fingerprint(&Tuple(1, 2));
     let _ = dedup_runtime::Fingerprint::fingerprint(&UnitStruct);
+    let line = || Line {
+        sku: "s".to_owned(),
+        at: 7,
+    };
+    let basket = Basket {
+        lines: ::std::vec![line()],
+        first: ::std::option::Option::Some(line()),
+    };
+    assert_eq!(
+        ::core::option::Option::Some(dedup_runtime::Fingerprint::fingerprint(&basket)),
+        ::core::result::Result::ok(dedup_runtime::fingerprint::fingerprint_of(
+            "Basket", &basket
+        ))
+    );
 }
 
 mod no_prelude {

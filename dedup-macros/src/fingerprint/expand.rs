@@ -692,7 +692,7 @@ fn serde_attr(attrs: &[TokenStream]) -> TokenStream {
 }
 
 /// The name as serde and the default namespace see it: `r#type` is `type`.
-fn unraw(ident: &Ident) -> String {
+pub(crate) fn unraw(ident: &Ident) -> String {
     let name = ident.to_string();
     match name.strip_prefix("r#") {
         Some(name) => name.to_owned(),

@@ -85,7 +85,7 @@ pub(crate) fn sorted_fields<'i, 'a>(
 /// serde's `rename_all` rules, serialize side, for struct fields: serde_derive's
 /// `internals/case.rs`, `RenameRule::apply_to_field`, rule for rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum RenameRule {
+pub(crate) enum RenameRule {
     Lower,
     Upper,
     Pascal,
@@ -97,7 +97,7 @@ pub(super) enum RenameRule {
 }
 
 impl RenameRule {
-    pub(super) fn from_str(rule: &str) -> Option<Self> {
+    pub(crate) fn from_str(rule: &str) -> Option<Self> {
         Some(match rule {
             "lowercase" => Self::Lower,
             "UPPERCASE" => Self::Upper,
@@ -141,6 +141,33 @@ impl RenameRule {
             Self::ScreamingKebab => field.to_ascii_uppercase().replace('_', "-"),
         })
     }
+
+    /// A unit variant's serialized name: serde_derive's `RenameRule::apply_to_variant`. `None`
+    /// where serde's own derive would panic (camelCase of a name starting with a non-ASCII
+    /// character).
+    pub(crate) fn apply_to_variant(self, variant: &str) -> Option<String> {
+        Some(match self {
+            Self::Pascal => variant.to_owned(),
+            Self::Lower => variant.to_ascii_lowercase(),
+            Self::Upper => variant.to_ascii_uppercase(),
+            Self::Camel => variant.get(..1)?.to_ascii_lowercase() + variant.get(1..)?,
+            Self::Snake => {
+                let mut snake = String::new();
+                for (i, ch) in variant.char_indices() {
+                    if i > 0 && ch.is_uppercase() {
+                        snake.push('_');
+                    }
+                    snake.push(ch.to_ascii_lowercase());
+                }
+                snake
+            }
+            Self::ScreamingSnake => Self::Snake.apply_to_variant(variant)?.to_ascii_uppercase(),
+            Self::Kebab => Self::Snake.apply_to_variant(variant)?.replace('_', "-"),
+            Self::ScreamingKebab => Self::ScreamingSnake
+                .apply_to_variant(variant)?
+                .replace('_', "-"),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -176,6 +203,43 @@ mod tests {
             assert_eq!(apply("UPPERCASE"), upper);
             assert_eq!(apply("PascalCase"), pascal);
             assert_eq!(apply("camelCase"), camel);
+            assert_eq!(apply("SCREAMING_SNAKE_CASE"), screaming);
+            assert_eq!(apply("kebab-case"), kebab);
+            assert_eq!(apply("SCREAMING-KEBAB-CASE"), screaming_kebab);
+        }
+    }
+
+    /// serde_derive's own table (`internals/case.rs`, `rename_variants`).
+    #[test]
+    fn variant_rules_match_serde() {
+        for &(original, lower, upper, camel, snake, screaming, kebab, screaming_kebab) in &[
+            (
+                "Outcome", "outcome", "OUTCOME", "outcome", "outcome", "OUTCOME", "outcome",
+                "OUTCOME",
+            ),
+            (
+                "VeryTasty",
+                "verytasty",
+                "VERYTASTY",
+                "veryTasty",
+                "very_tasty",
+                "VERY_TASTY",
+                "very-tasty",
+                "VERY-TASTY",
+            ),
+            ("A", "a", "A", "a", "a", "A", "a", "A"),
+            ("Z42", "z42", "Z42", "z42", "z42", "Z42", "z42", "Z42"),
+        ] {
+            let apply = |rule: &str| {
+                RenameRule::from_str(rule)
+                    .and_then(|rule| rule.apply_to_variant(original))
+                    .unwrap_or_default()
+            };
+            assert_eq!(apply("PascalCase"), original);
+            assert_eq!(apply("lowercase"), lower);
+            assert_eq!(apply("UPPERCASE"), upper);
+            assert_eq!(apply("camelCase"), camel);
+            assert_eq!(apply("snake_case"), snake);
             assert_eq!(apply("SCREAMING_SNAKE_CASE"), screaming);
             assert_eq!(apply("kebab-case"), kebab);
             assert_eq!(apply("SCREAMING-KEBAB-CASE"), screaming_kebab);

@@ -36,8 +36,9 @@ pub struct Writer<'a, 'p>(&'a mut Hashing<'p>);
 
 /// A value the derive can write without serde, in exactly the bytes serde would give.
 ///
-/// Implemented by `#[derive(Fingerprint)]` for named structs (the serde shape, see the module
-/// docs) and here for the std types that fields are commonly made of.
+/// Implemented by `#[derive(Fingerprint)]` for structs with named fields, newtype structs and
+/// enums of unit variants (the serde shape, see the module docs), and here for the std types
+/// that fields are commonly made of.
 pub trait Encode {
     /// Writes the value's fp1 encoding.
     ///
@@ -81,6 +82,26 @@ impl Writer<'_, '_> {
     pub fn close_map(&mut self) {
         self.0.put_byte(tag::END);
         self.0.pool.leave();
+    }
+
+    /// Writes `value` one nesting level deeper: the payload of a newtype struct.
+    ///
+    /// # Errors
+    ///
+    /// Nesting deeper than [`MAX_DEPTH`](super::MAX_DEPTH), and those of the value's encoding.
+    #[inline]
+    pub fn nest<T: Encode + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        self.enter()?;
+        value.fp1_encode(self)?;
+        self.leave();
+        Ok(())
+    }
+
+    /// Writes bytes that are already a complete fp1 encoding: the STR of a unit variant's name,
+    /// computed by the derive.
+    #[inline]
+    pub fn put_encoded(&mut self, encoded: &'static [u8]) {
+        self.0.put(encoded);
     }
 
     /// Writes the entry `key ‖ value` of a field, or nothing when the value is NULL (an absent

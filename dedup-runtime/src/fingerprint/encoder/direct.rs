@@ -81,10 +81,10 @@ impl Writer<'_, '_> {
     #[inline]
     pub fn close_map(&mut self) {
         self.0.put_byte(tag::END);
-        self.0.pool.leave();
+        self.leave();
     }
 
-    /// Writes `value` one nesting level deeper: the payload of a newtype struct.
+    /// Writes `value` one nesting level deeper: the payload of `Some` or of a newtype struct.
     ///
     /// # Errors
     ///
@@ -137,18 +137,6 @@ impl Writer<'_, '_> {
     ) -> Result<(), Error> {
         value
             .serialize(Ser::field(&mut *self.0, name))
-            .map_err(|e| failed(self.0.pool, e))
-    }
-
-    /// Writes a value that has no [`Encode`] impl, through serde.
-    ///
-    /// # Errors
-    ///
-    /// Those of the value's encoding, including its `Serialize` impl's.
-    #[inline]
-    pub fn serde<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        value
-            .serialize(Ser::new(&mut *self.0))
             .map_err(|e| failed(self.0.pool, e))
     }
 
@@ -353,12 +341,7 @@ impl<T: Encode> Encode for Option<T> {
                 Ok(())
             }
             // `Some` is one nesting level, as through serde.
-            Some(value) => {
-                w.enter()?;
-                value.fp1_encode(w)?;
-                w.leave();
-                Ok(())
-            }
+            Some(value) => w.nest(value),
         }
     }
 

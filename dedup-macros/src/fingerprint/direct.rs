@@ -11,9 +11,8 @@
 
 use proc_macro2::{Literal, Span, TokenStream};
 use quote::quote;
-use syn::spanned::Spanned;
-
 use syn::WherePredicate;
+use syn::spanned::Spanned;
 
 use super::ast::{Data, Field, Input, Style, Variant};
 use super::bound;

@@ -1,6 +1,11 @@
 //! Overhead of `#[idempotent]` with `MemoryStore` over calling the bare function, per message,
 //! fingerprint included: first deliveries and duplicates, on 1 and 2 threads.
 //!
+//! Every row runs on a fresh store that holds [`RECORDS`] records when its timed rounds begin, so
+//! that rows differ only in what they name: a lookup among millions of records costs cache and
+//! TLB misses that one among thousands does not, and a store shared by all rows would make each
+//! row slower than the one before it.
+//!
 //! Run: `cargo bench -p dedup-runtime --bench memory_store`
 
 mod support;
@@ -64,46 +69,72 @@ fn order(order_id: u64) -> OrderPlaced {
     }
 }
 
-static STORE: std::sync::LazyLock<MemoryStore> = std::sync::LazyLock::new(MemoryStore::new);
+/// The records a store holds when a row's timed rounds begin: an hour of a consumer taking
+/// about 300 messages a second, with `ttl = "1h"`.
+const RECORDS: u64 = 1_000_000;
 
-fn bare(order: &OrderPlaced) -> Result<Receipt, Error> {
-    Ok(Receipt {
-        order_id: order.order_id,
-        charged_cents: order.total_cents,
-    })
+/// A consumer as users write one: the handlers' store is a field.
+struct Consumer {
+    store: MemoryStore,
 }
 
-#[idempotent(store = STORE, scope = "bench.charge", ttl = "1h", lease = 30)]
-fn charge(order: &OrderPlaced) -> Result<Receipt, Error> {
-    Ok(Receipt {
-        order_id: order.order_id,
-        charged_cents: order.total_cents,
-    })
-}
+/// One way of handling a message, timed against [`Consumer::bare`].
+type Handler = fn(&Consumer, &OrderPlaced) -> Result<Receipt, Error>;
 
-/// The same handler keyed by the order id: what the protocol costs when the key is cheap to
-/// fingerprint.
-#[idempotent(store = STORE, scope = "bench.charge_by_id", ttl = "1h", lease = 30, key = order.order_id)]
-fn charge_by_id(order: &OrderPlaced) -> Result<Receipt, Error> {
-    Ok(Receipt {
-        order_id: order.order_id,
-        charged_cents: order.total_cents,
-    })
-}
+impl Consumer {
+    /// A consumer on a fresh store holding `records` completed records of `handler`'s scope,
+    /// with ids taken from `next_id`.
+    fn with_records(handler: Handler, records: u64, next_id: &AtomicU64) -> Self {
+        let consumer = Consumer {
+            store: MemoryStore::new(),
+        };
+        let base = next_id.fetch_add(records, Ordering::Relaxed);
+        for id in base..base + records {
+            handler(&consumer, &order(id)).expect("handler failed");
+        }
+        consumer
+    }
 
-/// The bare function after fingerprinting the whole message: the part of the overhead that is
-/// the fingerprint.
-fn fingerprint_and_bare(order: &OrderPlaced) -> Result<Receipt, Error> {
-    keep(order.try_fingerprint()?);
-    bare(order)
+    fn bare(&self, order: &OrderPlaced) -> Result<Receipt, Error> {
+        Ok(Receipt {
+            order_id: order.order_id,
+            charged_cents: order.total_cents,
+        })
+    }
+
+    #[idempotent(store = self.store, scope = "bench.charge", ttl = "1h", lease = 30)]
+    fn charge(&self, order: &OrderPlaced) -> Result<Receipt, Error> {
+        Ok(Receipt {
+            order_id: order.order_id,
+            charged_cents: order.total_cents,
+        })
+    }
+
+    /// The same handler keyed by the order id: what the protocol costs when the key is cheap to
+    /// fingerprint.
+    #[idempotent(store = self.store, scope = "bench.charge_by_id", ttl = "1h", lease = 30, key = order.order_id)]
+    fn charge_by_id(&self, order: &OrderPlaced) -> Result<Receipt, Error> {
+        Ok(Receipt {
+            order_id: order.order_id,
+            charged_cents: order.total_cents,
+        })
+    }
+
+    /// The bare function after fingerprinting the whole message: the part of the overhead that
+    /// is the fingerprint.
+    fn fingerprint_and_bare(&self, order: &OrderPlaced) -> Result<Receipt, Error> {
+        keep(order.try_fingerprint()?);
+        self.bare(order)
+    }
 }
 
 /// Nanoseconds per message on each of `threads` threads, each handling `per_thread` messages
-/// made by `make(thread, i)`.
+/// whose ids are `ids(thread, i)`.
 fn per_message(
+    consumer: &Consumer,
     threads: u64,
     per_thread: u64,
-    handler: fn(&OrderPlaced) -> Result<Receipt, Error>,
+    handler: Handler,
     ids: &(dyn Fn(u64, u64) -> u64 + Sync),
 ) -> f64 {
     let barrier = Barrier::new(threads as usize);
@@ -118,7 +149,7 @@ fn per_message(
                 barrier.wait();
                 let start = Instant::now();
                 for m in &messages {
-                    keep(handler(m).expect("handler failed"));
+                    keep(handler(consumer, m).expect("handler failed"));
                 }
                 total_ns.fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
             });
@@ -132,128 +163,201 @@ fn median(mut runs: Vec<f64>) -> f64 {
     runs[runs.len() / 2]
 }
 
-/// The overhead rows of `handler` on `threads` threads: first deliveries (every message new)
-/// and duplicates (the same messages again, completed already), each next to the bare function
-/// in the same rounds.
-fn overhead_rows(
-    label: &str,
-    handler: fn(&OrderPlaced) -> Result<Receipt, Error>,
-    threads: u64,
-    (n, rounds): (u64, u64),
-    next_id: &AtomicU64,
-    targets: Option<(f64, f64)>,
-) -> [Row; 2] {
-    let first: Vec<(f64, f64)> = (0..rounds)
-        .map(|_| {
-            // Ids never repeat across rounds, so every message is a first delivery.
-            let base = next_id.fetch_add(threads * n, Ordering::Relaxed);
-            let ids = move |t: u64, i: u64| base + t * n + i;
-            (
-                per_message(threads, n, handler, &ids),
-                per_message(threads, n, bare, &ids),
-            )
-        })
-        .collect();
-    let base_id = next_id.fetch_add(threads * n, Ordering::Relaxed);
-    let ids = move |t: u64, i: u64| base_id + t * n + i;
-    per_message(threads, n, handler, &ids);
-    let dup: Vec<(f64, f64)> = (0..rounds)
-        .map(|_| {
-            (
-                per_message(threads, n, handler, &ids),
-                per_message(threads, n, bare, &ids),
-            )
-        })
-        .collect();
-    let row = |case: &str, runs: &[(f64, f64)], target: Option<f64>| {
-        let ours = median(runs.iter().map(|r| r.0).collect());
-        let base = median(runs.iter().map(|r| r.1).collect());
-        let overhead = ours - base;
-        Row {
-            case: format!("{case}, {threads} thread(s){label}"),
-            ours: format!("{:.2} µs", ours / 1e3),
-            baseline: format!("{:.3} µs bare fn", base / 1e3),
-            ratio: overhead / 1e3,
-            target: target.map_or("-".to_owned(), |t| format!("≤ {t} µs")),
-            met: target.is_none_or(|t| overhead <= t * 1e3),
-        }
-    };
-    [
-        row("first delivery", &first, targets.map(|t| t.0)),
-        row("duplicate", &dup, targets.map(|t| t.1)),
-    ]
+/// The sizes of a run: messages per round (over all threads), rounds, records per store.
+#[derive(Clone, Copy)]
+struct Size {
+    messages: u64,
+    rounds: u64,
+    records: u64,
 }
 
-/// Duplicates of a small set of messages whose records stay in the CPU caches: the protocol's
-/// own cost, without the cache misses of looking a key up among millions of records.
-fn hot_duplicates_row(
-    handler: fn(&OrderPlaced) -> Result<Receipt, Error>,
-    (n, rounds): (u64, u64),
+/// A row from rounds of (ours, bare) nanoseconds per message.
+fn row(case: String, runs: &[(f64, f64)], target: Option<f64>) -> Row {
+    let ours = median(runs.iter().map(|r| r.0).collect());
+    let base = median(runs.iter().map(|r| r.1).collect());
+    let overhead = ours - base;
+    Row {
+        case,
+        ours: format!("{:.2} µs", ours / 1e3),
+        baseline: format!("{:.3} µs bare fn", base / 1e3),
+        ratio: overhead / 1e3,
+        target: target.map_or("-".to_owned(), |t| format!("≤ {t} µs")),
+        met: target.is_none_or(|t| overhead <= t * 1e3),
+    }
+}
+
+/// First deliveries of `handler` on `threads` threads: rounds of new messages on a store that
+/// holds `size.records` records before the first round.
+fn first_delivery_row(
+    case: &str,
+    handler: Handler,
+    threads: u64,
+    size: Size,
     next_id: &AtomicU64,
+    target: Option<f64>,
 ) -> Row {
-    const HOT: u64 = 1_000;
-    let base = next_id.fetch_add(HOT, Ordering::Relaxed);
-    let ids = move |_: u64, i: u64| base + i % HOT;
-    per_message(1, HOT, handler, &ids);
-    let runs: Vec<(f64, f64)> = (0..rounds)
+    let consumer = Consumer::with_records(handler, size.records, next_id);
+    let per_thread = size.messages / threads;
+    let runs: Vec<(f64, f64)> = (0..size.rounds)
         .map(|_| {
+            // Ids never repeat across rounds, so every message is a first delivery.
+            let base = next_id.fetch_add(threads * per_thread, Ordering::Relaxed);
+            let ids = move |t: u64, i: u64| base + t * per_thread + i;
             (
-                per_message(1, n, handler, &ids),
-                per_message(1, n, bare, &ids),
+                per_message(&consumer, threads, per_thread, handler, &ids),
+                per_message(&consumer, threads, per_thread, Consumer::bare, &ids),
             )
         })
         .collect();
-    let ours = median(runs.iter().map(|r| r.0).collect());
-    let base = median(runs.iter().map(|r| r.1).collect());
-    Row {
-        case: format!(
-            "duplicate, 1 thread(s), {HOT} messages cycled (records in cache), for information"
-        ),
-        ours: format!("{:.2} µs", ours / 1e3),
-        baseline: format!("{:.3} µs bare fn", base / 1e3),
-        ratio: (ours - base) / 1e3,
-        target: "-".to_owned(),
-        met: true,
+    row(case.to_owned(), &runs, target)
+}
+
+/// Duplicates of `handler` on `threads` threads: the same `distinct` messages again and again,
+/// completed already, on a store that holds `size.records` records in all.
+fn duplicate_row(
+    case: &str,
+    handler: Handler,
+    threads: u64,
+    (size, distinct): (Size, u64),
+    next_id: &AtomicU64,
+    target: Option<f64>,
+) -> Row {
+    let consumer = Consumer::with_records(handler, size.records - distinct, next_id);
+    let per_thread = size.messages / threads;
+    let base = next_id.fetch_add(distinct, Ordering::Relaxed);
+    let ids = move |t: u64, i: u64| base + (t * per_thread + i) % distinct;
+    for id in base..base + distinct {
+        handler(&consumer, &order(id)).expect("handler failed");
     }
+    let runs: Vec<(f64, f64)> = (0..size.rounds)
+        .map(|_| {
+            (
+                per_message(&consumer, threads, per_thread, handler, &ids),
+                per_message(&consumer, threads, per_thread, Consumer::bare, &ids),
+            )
+        })
+        .collect();
+    row(case.to_owned(), &runs, target)
 }
 
 fn main() {
     // `BENCH_N` shrinks the run for profiling (e.g. under callgrind).
     let n_env = std::env::var("BENCH_N").ok().and_then(|v| v.parse().ok());
-    let size: (u64, u64) = match n_env {
-        Some(n) => (n, 1),
-        None => (200_000, 5),
+    let size = match n_env {
+        Some(n) => Size {
+            messages: n,
+            rounds: 1,
+            records: n,
+        },
+        None => Size {
+            messages: 100_000,
+            rounds: 11,
+            records: RECORDS,
+        },
     };
+    let records = format!("{} records", thousands(size.records));
     let next_id = AtomicU64::new(1 << 40);
     let mut rows = Vec::new();
     for threads in [1u64, 2] {
-        rows.extend(overhead_rows(
-            "",
-            charge,
+        rows.push(first_delivery_row(
+            &format!("first delivery, {threads} thread(s)"),
+            Consumer::charge,
             threads,
             size,
             &next_id,
-            Some((1.5, 1.0)),
+            Some(1.5),
+        ));
+        rows.push(duplicate_row(
+            &format!("duplicate, {threads} thread(s)"),
+            Consumer::charge,
+            threads,
+            (size, size.messages),
+            &next_id,
+            Some(1.0),
         ));
     }
-    // Where the overhead goes, for information: the fingerprint of the whole message, and the
-    // protocol with a cheap key.
-    let [mut fingerprint, _] = overhead_rows("", fingerprint_and_bare, 1, size, &next_id, None);
-    fingerprint.case =
-        "the fingerprint of the message alone, 1 thread(s), for information".to_owned();
-    rows.push(fingerprint);
-    rows.extend(overhead_rows(
-        " with `key = order.order_id`, for information",
-        charge_by_id,
+    // Where the overhead goes, for information: the fingerprint of the whole message, the
+    // protocol with a cheap key, lookups that stay in the CPU caches, and a larger store.
+    rows.push(first_delivery_row(
+        "the fingerprint of the message alone, 1 thread(s), for information",
+        Consumer::fingerprint_and_bare,
+        1,
+        Size { records: 0, ..size },
+        &next_id,
+        None,
+    ));
+    rows.push(first_delivery_row(
+        "first delivery, 1 thread(s) with `key = order.order_id`, for information",
+        Consumer::charge_by_id,
         1,
         size,
         &next_id,
         None,
     ));
-    rows.push(hot_duplicates_row(charge, size, &next_id));
+    rows.push(duplicate_row(
+        "duplicate, 1 thread(s) with `key = order.order_id`, for information",
+        Consumer::charge_by_id,
+        1,
+        (size, size.messages),
+        &next_id,
+        None,
+    ));
+    const HOT: u64 = 1_000;
+    rows.push(duplicate_row(
+        &format!(
+            "duplicate, 1 thread(s), {HOT} messages cycled (their records stay in the CPU caches), for information"
+        ),
+        Consumer::charge,
+        1,
+        (size, HOT),
+        &next_id,
+        None,
+    ));
+    let large = 4 * size.records;
+    rows.push(duplicate_row(
+        &format!(
+            "duplicate, 1 thread(s), on a store of {} records, for information",
+            thousands(large)
+        ),
+        Consumer::charge,
+        1,
+        (
+            Size {
+                records: large,
+                ..size
+            },
+            size.messages,
+        ),
+        &next_id,
+        None,
+    ));
     print_table(
-        "`#[idempotent]` + MemoryStore overhead per message (fingerprint included)",
+        &format!(
+            "`#[idempotent]` + MemoryStore overhead per message (fingerprint included), on a store of {records}"
+        ),
         "overhead (µs)",
         &rows,
     );
+    println!(
+        "\nEach row runs on a fresh store holding {records} when its timed rounds begin (first \
+         deliveries add theirs: {} rounds of {} messages); its figure is the median of those \
+         rounds. A duplicate's record is looked up among all of them, which costs cache and TLB \
+         misses that a small store does not: compare the rows for records in cache and for a \
+         larger store.",
+        size.rounds,
+        thousands(size.messages),
+    );
+}
+
+/// `1000000` as `1,000,000`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }

@@ -382,6 +382,140 @@ fn depth_is_counted_alike() {
     }
 }
 
+/// Maps inside derived types, in every position: their entries must be sorted by their keys'
+/// encodings wherever they are written.
+#[derive(Debug, Serialize, Fingerprint)]
+#[fingerprint(namespace = "direct.Catalog")]
+struct Catalog {
+    /// Sometimes thousands of entries (more than the encoder stages before a hasher update), in
+    /// an order unrelated to the keys' encodings (which put shorter strings first).
+    big: HashMap<String, Option<u64>>,
+    nested: BTreeMap<String, HashMap<u16, Vec<Line>>>,
+    in_seq: Vec<BTreeMap<i64, String>>,
+    /// Values of a generic derived type, whose parameter goes through serde.
+    serde_values: HashMap<String, Wrapper<u8>>,
+    empty: HashMap<String, String>,
+    /// Every value NULL: every entry is dropped, the map is empty.
+    all_null: BTreeMap<u8, Option<String>>,
+}
+
+fn catalog(rng: &mut Rng) -> Catalog {
+    let big_len = match rng.next() % 8 {
+        0 => 1_000 + rng.next() % 2_000,
+        _ => rng.next() % 40,
+    };
+    Catalog {
+        big: (0..big_len)
+            .map(|_| (rng.text(), rng.chance().then(|| rng.next())))
+            .collect(),
+        nested: (0..rng.next() % 4)
+            .map(|_| {
+                let inner = (0..rng.next() % 4)
+                    .map(|_| (rng.next() as u16, vec![line(rng)]))
+                    .collect();
+                (rng.text(), inner)
+            })
+            .collect(),
+        in_seq: (0..rng.next() % 3)
+            .map(|_| {
+                (0..rng.next() % 5)
+                    .map(|_| (rng.int() as i64, rng.text()))
+                    .collect()
+            })
+            .collect(),
+        serde_values: (0..rng.next() % 4)
+            .map(|_| {
+                let inner = rng.next() as u8;
+                let wrapper = Wrapper {
+                    inner,
+                    list: vec![inner; (rng.next() % 3) as usize],
+                };
+                (rng.text(), wrapper)
+            })
+            .collect(),
+        empty: HashMap::new(),
+        all_null: (0..rng.next() % 4).map(|i| (i as u8, None)).collect(),
+    }
+}
+
+#[test]
+fn maps_match_the_serde_path() {
+    let mut rng = Rng(11);
+    for _ in 0..200 {
+        let value = catalog(&mut rng);
+        assert_eq!(
+            value.fingerprint(),
+            serde_path("direct.Catalog", &value),
+            "{value:?}"
+        );
+    }
+}
+
+/// Distinct Rust keys that encode alike fail on both paths, with the same error.
+#[test]
+fn keys_that_encode_alike_fail_alike() {
+    #[derive(Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Fingerprint)]
+    struct Loose {
+        id: u8,
+        #[serde(skip)]
+        shadow: u8,
+    }
+    #[derive(Debug, Serialize, Fingerprint)]
+    #[fingerprint(namespace = "direct.Dupes")]
+    struct Dupes {
+        by_key: BTreeMap<Loose, u8>,
+    }
+    let dupes = Dupes {
+        by_key: BTreeMap::from([
+            (Loose { id: 1, shadow: 0 }, 1),
+            (Loose { id: 1, shadow: 1 }, 2),
+        ]),
+    };
+    let serde = fingerprint_of("direct.Dupes", &dupes).unwrap_err();
+    assert!(
+        matches!(serde, FingerprintError::DuplicateMapKey { .. }),
+        "{serde}"
+    );
+    let direct = dupes.try_fingerprint().unwrap_err();
+    assert_eq!(direct.to_string(), Error::from(serde).to_string());
+}
+
+#[derive(Debug, Serialize, Fingerprint)]
+#[fingerprint(namespace = "direct.Tree")]
+struct Tree {
+    value: u32,
+    kids: BTreeMap<u32, Tree>,
+}
+
+/// A map is one nesting level, its keys and values the next, as through serde.
+#[test]
+fn depth_through_maps_is_counted_alike() {
+    let mut failures = 0;
+    for depth in 0..MAX_DEPTH {
+        let mut tree = Tree {
+            value: 0,
+            kids: BTreeMap::new(),
+        };
+        for value in 1..=depth as u32 {
+            tree = Tree {
+                value,
+                kids: BTreeMap::from([(value, tree)]),
+            };
+        }
+        match fingerprint_of("direct.Tree", &tree) {
+            Ok(digest) => assert_eq!(tree.fingerprint(), digest, "depth {depth}"),
+            Err(error) => {
+                failures += 1;
+                let direct = tree
+                    .try_fingerprint()
+                    .expect_err("the direct path must fail too");
+                assert_eq!(direct.to_string(), Error::from(error).to_string());
+            }
+        }
+    }
+    assert!(failures > 0, "the deepest trees must exceed the limit");
+}
+
 /// A field without a direct encoding goes through serde, errors included.
 #[test]
 fn a_failing_serialize_inside_a_direct_struct_is_an_error() {

@@ -89,10 +89,15 @@ impl Consumer {
             store: MemoryStore::new(),
         };
         let base = next_id.fetch_add(records, Ordering::Relaxed);
-        for id in base..base + records {
-            handler(&consumer, &order(id)).expect("handler failed");
-        }
+        consumer.deliver(handler, base..base + records);
         consumer
+    }
+
+    /// Delivers the messages of `ids` once each, before the timed rounds.
+    fn deliver(&self, handler: Handler, ids: std::ops::Range<u64>) {
+        for id in ids {
+            handler(self, &order(id)).expect("handler failed");
+        }
     }
 
     fn bare(&self, order: &OrderPlaced) -> Result<Receipt, Error> {
@@ -158,6 +163,21 @@ fn per_message(
     total_ns.load(Ordering::Relaxed) as f64 / (threads * per_thread) as f64
 }
 
+/// One round of `handler` and of the bare function on the same messages: (ours, bare)
+/// nanoseconds per message.
+fn paired(
+    consumer: &Consumer,
+    threads: u64,
+    per_thread: u64,
+    handler: Handler,
+    ids: &(dyn Fn(u64, u64) -> u64 + Sync),
+) -> (f64, f64) {
+    (
+        per_message(consumer, threads, per_thread, handler, ids),
+        per_message(consumer, threads, per_thread, Consumer::bare, ids),
+    )
+}
+
 fn median(mut runs: Vec<f64>) -> f64 {
     runs.sort_by(f64::total_cmp);
     runs[runs.len() / 2]
@@ -203,10 +223,7 @@ fn first_delivery_row(
             // Ids never repeat across rounds, so every message is a first delivery.
             let base = next_id.fetch_add(threads * per_thread, Ordering::Relaxed);
             let ids = move |t: u64, i: u64| base + t * per_thread + i;
-            (
-                per_message(&consumer, threads, per_thread, handler, &ids),
-                per_message(&consumer, threads, per_thread, Consumer::bare, &ids),
-            )
+            paired(&consumer, threads, per_thread, handler, &ids)
         })
         .collect();
     row(case.to_owned(), &runs, target)
@@ -226,16 +243,9 @@ fn duplicate_row(
     let per_thread = size.messages / threads;
     let base = next_id.fetch_add(distinct, Ordering::Relaxed);
     let ids = move |t: u64, i: u64| base + (t * per_thread + i) % distinct;
-    for id in base..base + distinct {
-        handler(&consumer, &order(id)).expect("handler failed");
-    }
+    consumer.deliver(handler, base..base + distinct);
     let runs: Vec<(f64, f64)> = (0..size.rounds)
-        .map(|_| {
-            (
-                per_message(&consumer, threads, per_thread, handler, &ids),
-                per_message(&consumer, threads, per_thread, Consumer::bare, &ids),
-            )
-        })
+        .map(|_| paired(&consumer, threads, per_thread, handler, &ids))
         .collect();
     row(case.to_owned(), &runs, target)
 }

@@ -11,8 +11,13 @@
 //! - Verification is real: `rediss://` without the CA, and plaintext `redis://` to the TLS port,
 //!   fail with `Error::Store` within a time limit, never a panic or a hang.
 //!
-//! Without `redis-server` or `openssl` the tests say once on stderr that they skipped; with
-//! `CI=true` that is a failure.
+//! - A three-master Redis Cluster that speaks TLS only, clients and cluster bus alike, passes the
+//!   conformance suite through `rediss://…/#insecure` node URLs, async and blocking: the nodes
+//!   the client discovers from the cluster's slot map are reached over TLS too. Without
+//!   `#insecure` its certificate is checked, and refused.
+//!
+//! Without `redis-server`, `redis-cli` or `openssl` the tests say once on stderr that they
+//! skipped; with `CI=true` that is a failure.
 #![cfg(feature = "redis-tls")]
 
 #[allow(unreachable_pub)]
@@ -33,7 +38,7 @@ use dedup_runtime::store::{
     RedisStoreBuilder, Store,
 };
 
-use self::redis_cluster::RedisServer;
+use self::redis_cluster::{RedisCluster, RedisServer};
 
 /// Far above a TLS handshake and a round trip on a loaded two-core machine; far below "hanging".
 const LIMIT: Duration = Duration::from_secs(30);
@@ -68,6 +73,50 @@ async fn store() -> Option<RedisStore> {
     Some(store)
 }
 
+/// One TLS cluster per test binary, shared by its tests (each under its own key prefix).
+fn cluster() -> Option<&'static RedisCluster> {
+    static CLUSTER: OnceLock<Option<RedisCluster>> = OnceLock::new();
+    CLUSTER
+        .get_or_init(|| {
+            services::require(
+                "redis-server, redis-cli and openssl (for a local TLS Redis Cluster)",
+                "PATH",
+                redis_cluster::binaries_available() && redis_cluster::tls_binaries_available(),
+            )
+            .then(RedisCluster::start_tls)
+        })
+        .as_ref()
+}
+
+/// The TLS cluster's node URLs as a user writes them to skip verification. The `redis` crate
+/// takes a CA for a cluster only with rustls; `redis-tls` is native-tls, whose way to trust a
+/// private CA is the system's store.
+fn insecure_cluster_nodes() -> Option<Vec<String>> {
+    let nodes = cluster()?.nodes();
+    Some(
+        nodes
+            .iter()
+            .map(|node| format!("{node}/#insecure"))
+            .collect(),
+    )
+}
+
+/// A store on the TLS cluster, under a fresh prefix.
+async fn cluster_store() -> Option<RedisStore> {
+    let store = RedisStore::cluster_builder(insecure_cluster_nodes()?)
+        .prefix(format!(
+            "dedup-tls-cluster-{}",
+            uuid::Uuid::new_v4().simple()
+        ))
+        .connection_timeout(Duration::from_secs(10))
+        .response_timeout(Duration::from_secs(10))
+        .build()
+        .await
+        .expect("cannot connect to the TLS cluster with #insecure");
+    assert!(store.is_cluster());
+    Some(store)
+}
+
 fn claim_request() -> ClaimRequest<'static> {
     ClaimRequest {
         owner: OwnerToken::random(),
@@ -83,10 +132,13 @@ fn claim_request() -> ClaimRequest<'static> {
 /// when `redis-server` or `openssl` is missing (`services::require` has said so, or panicked).
 macro_rules! conformance_over_tls {
     ($module:ident, $wrap:path) => {
+        conformance_over_tls!($module, $wrap, store);
+    };
+    ($module:ident, $wrap:path, $store:ident) => {
         mod $module {
             dedup_runtime::conformance_tests!(
                 setup = {
-                    let Some(store) = super::store().await else {
+                    let Some(store) = super::$store().await else {
                         return;
                     };
                     let time = dedup_runtime::store::conformance::RealTime;
@@ -102,6 +154,17 @@ conformance_over_tls!(conformance_over_tls, ::std::convert::identity);
 conformance_over_tls!(
     conformance_over_tls_blocking,
     dedup_runtime::store::conformance::Blocking
+);
+// The same on the TLS cluster: every record's keys share a slot, wherever the slot map sends it.
+conformance_over_tls!(
+    conformance_over_tls_cluster,
+    ::std::convert::identity,
+    cluster_store
+);
+conformance_over_tls!(
+    conformance_over_tls_cluster_blocking,
+    dedup_runtime::store::conformance::Blocking,
+    cluster_store
 );
 
 /// A batch is one pipeline on the TLS connection: a completed key replays, a key twice is
@@ -266,4 +329,25 @@ async fn plaintext_to_the_tls_port_is_a_store_error() {
         .and_then(|source| source.downcast_ref::<redis::RedisError>())
         .is_some_and(redis::RedisError::is_connection_dropped);
     assert!(dropped, "expected a dropped connection: {err:?}");
+}
+
+/// The TLS cluster's certificate is checked too: its CA is not among the system's roots, so
+/// plain `rediss://` node URLs are refused, quickly, with `Error::Store`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_untrusted_cluster_certificate_is_a_store_error() {
+    let Some(cluster) = cluster() else { return };
+    let result = tokio::time::timeout(
+        LIMIT,
+        RedisStore::cluster_builder(cluster.nodes())
+            .connection_timeout(Duration::from_secs(10))
+            .response_timeout(Duration::from_secs(10))
+            .build(),
+    )
+    .await
+    .expect("connecting to the TLS cluster hung");
+    let err = match result {
+        Ok(store) => panic!("an untrusted cluster certificate must be refused, got {store:?}"),
+        Err(err) => err,
+    };
+    assert!(err.is_store_unavailable(), "{err:?}");
 }

@@ -203,6 +203,9 @@ fn process_args(dir: &Path, log: &str) -> Vec<String> {
 
 /// The `openssl` configuration of [`TlsFiles`]: a CA, and a server certificate whose subject
 /// alternative names are the addresses the tests connect to (clients check those, not the CN).
+/// The certificate also serves for client authentication: the nodes of a TLS cluster present it
+/// to each other on the cluster bus, which always verifies peers (`tls-auth-clients` is only
+/// about clients).
 const OPENSSL_CONFIG: &str = "\
 [req]
 distinguished_name = dn
@@ -214,7 +217,7 @@ subjectKeyIdentifier = hash
 [server]
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature, keyEncipherment
-extendedKeyUsage = serverAuth
+extendedKeyUsage = serverAuth, clientAuth
 subjectAltName = IP:127.0.0.1, DNS:localhost
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
@@ -262,6 +265,17 @@ impl TlsFiles {
         TlsFiles {
             ca_pem: std::fs::read(dir.join("ca.crt")).expect("cannot read ca.crt"),
         }
+    }
+
+    /// A client of the server on `port` that trusts this CA (besides the system's roots).
+    #[cfg(feature = "redis-tls")]
+    fn client(&self, port: u16) -> redis::Client {
+        let certificates = redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(self.ca_pem.clone()),
+        };
+        redis::Client::build_with_tls(format!("rediss://127.0.0.1:{port}"), certificates)
+            .expect("cannot build a TLS client for the test's redis-server")
     }
 
     /// Listening on `port` with TLS only (`--port 0`: no plain TCP), clients not asked for a
@@ -383,12 +397,10 @@ impl RedisServer {
     /// A client of a TLS server that trusts its CA (besides the system's roots).
     #[cfg(feature = "redis-tls")]
     pub fn tls_client(&self) -> redis::Client {
-        let certificates = redis::TlsCertificates {
-            client_tls: None,
-            root_cert: Some(self.ca_pem().to_vec()),
-        };
-        redis::Client::build_with_tls(self.url(), certificates)
-            .expect("cannot build a TLS client for the test's redis-server")
+        self.tls
+            .as_ref()
+            .expect("not a TLS server")
+            .client(self.port)
     }
 
     /// The port.
@@ -431,11 +443,12 @@ impl Drop for RedisServer {
     }
 }
 
-/// A Redis Cluster of three masters (no replicas) on free loopback ports.
+/// A Redis Cluster of three masters (no replicas) on free loopback ports, plaintext or TLS only.
 #[derive(Debug)]
 pub struct RedisCluster {
     ports: Vec<u16>,
     dir: PathBuf,
+    tls: Option<TlsFiles>,
     processes: Vec<Process>,
 }
 
@@ -443,9 +456,20 @@ impl RedisCluster {
     /// Starts three `redis-server --cluster-enabled yes` nodes, joins them with
     /// `redis-cli --cluster create`, and waits until every node reports `cluster_state:ok`.
     pub fn start() -> RedisCluster {
+        Self::start_with(false)
+    }
+
+    /// The same cluster speaking TLS only, clients and cluster bus alike (`--tls-cluster yes`),
+    /// with a certificate signed by a CA made for it (see [`RedisServer::start_tls`]).
+    #[cfg(feature = "redis-tls")]
+    pub fn start_tls() -> RedisCluster {
+        Self::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> RedisCluster {
         let mut last = String::new();
         for _ in 0..3 {
-            match Self::try_start() {
+            match Self::try_start(tls) {
                 Ok(cluster) => return cluster,
                 Err(err) => last = err,
             }
@@ -453,8 +477,12 @@ impl RedisCluster {
         panic!("could not start a local Redis Cluster: {last}");
     }
 
-    fn try_start() -> Result<RedisCluster, String> {
-        let dir = temp_dir("redis-cluster");
+    fn try_start(tls: bool) -> Result<RedisCluster, String> {
+        let dir = temp_dir(if tls {
+            "redis-tls-cluster"
+        } else {
+            "redis-cluster"
+        });
         let mut ports: Vec<u16> = Vec::new();
         while ports.len() < 3 {
             let port = free_port();
@@ -465,10 +493,18 @@ impl RedisCluster {
         let mut cluster = RedisCluster {
             ports: ports.clone(),
             dir: dir.clone(),
+            tls: tls.then(|| TlsFiles::make(&dir)),
             processes: Vec::new(),
         };
         for &port in &ports {
-            let mut args = common_args(port, &dir);
+            let mut args = match &cluster.tls {
+                Some(_) => {
+                    let mut args = TlsFiles::server_args(port, &dir);
+                    args.extend(["--tls-cluster", "yes"].map(String::from));
+                    args
+                }
+                None => common_args(port, &dir),
+            };
             args.extend([
                 "--cluster-enabled".to_owned(),
                 "yes".to_owned(),
@@ -480,14 +516,25 @@ impl RedisCluster {
             cluster.processes.push(Process::spawn(&args));
         }
         for &port in &ports {
-            if !wait_until("a cluster node", Duration::from_secs(15), || ping(port)) {
+            if !wait_until("a cluster node", Duration::from_secs(15), || {
+                cluster.node_client(port).is_some_and(|c| ping_with(&c))
+            }) {
                 return Err(format!(
                     "node {port} did not answer PING (logs in {})",
                     dir.display()
                 ));
             }
         }
+        let tls_args = match &cluster.tls {
+            Some(_) => vec![
+                "--tls".to_owned(),
+                "--cacert".to_owned(),
+                dir.join("ca.crt").display().to_string(),
+            ],
+            None => Vec::new(),
+        };
         let output = Command::new("redis-cli")
+            .args(&tls_args)
             .arg("--cluster")
             .arg("create")
             .args(ports.iter().map(|p| format!("127.0.0.1:{p}")))
@@ -502,26 +549,46 @@ impl RedisCluster {
                 String::from_utf8_lossy(&output.stderr)
             ));
         }
-        let all_ok = || ports.iter().all(|&port| cluster_state_ok(port));
+        let all_ok = || {
+            ports.iter().all(|&port| {
+                cluster
+                    .node_client(port)
+                    .is_some_and(|c| cluster_state_ok(&c))
+            })
+        };
         if !wait_until("cluster_state:ok", Duration::from_secs(30), all_ok) {
             return Err("the cluster never reported cluster_state:ok".to_owned());
         }
         Ok(cluster)
     }
 
-    /// The node addresses, as `redis://127.0.0.1:P`.
+    /// The node addresses, as `redis://127.0.0.1:P`, or `rediss://127.0.0.1:P` over TLS.
     pub fn nodes(&self) -> Vec<String> {
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
         self.ports
             .iter()
-            .map(|p| format!("redis://127.0.0.1:{p}"))
+            .map(|p| format!("{scheme}://127.0.0.1:{p}"))
             .collect()
+    }
+
+    /// A client of one node (over TLS, trusting the cluster's CA, when it speaks TLS); `None`
+    /// only in a build that cannot speak TLS, which never starts a TLS cluster.
+    fn node_client(&self, port: u16) -> Option<redis::Client> {
+        match &self.tls {
+            #[cfg(feature = "redis-tls")]
+            Some(tls) => Some(tls.client(port)),
+            #[cfg(not(feature = "redis-tls"))]
+            Some(_) => None,
+            None => redis::Client::open(format!("redis://127.0.0.1:{port}")).ok(),
+        }
     }
 }
 
-fn cluster_state_ok(port: u16) -> bool {
-    let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}")) else {
-        return false;
-    };
+fn cluster_state_ok(client: &redis::Client) -> bool {
     let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_millis(500)) else {
         return false;
     };

@@ -33,8 +33,16 @@ use crate::Error;
 /// against the system's trusted roots; `rediss://host:port/#insecure` skips verification. For
 /// a server whose certificate a private CA signed (or for client certificates), build a
 /// `redis::Client` with `redis::Client::build_with_tls` and pass it to
-/// [`from_client`](Self::from_client). `dedup-runtime/tests/redis_tls.rs` does each of these
-/// against a real TLS server.
+/// [`from_client`](Self::from_client).
+///
+/// A cluster's node URLs take `rediss://` and `#insecure` the same way, and the nodes the client
+/// learns from the cluster's slot map are reached over TLS too. The `redis` crate accepts a
+/// private CA for a cluster client only when built with rustls (`ClusterClientBuilder::certs`),
+/// which `redis-tls` does not use: with `redis-tls`, a cluster whose CA is private needs that
+/// CA in the system's trusted roots, or `#insecure`.
+///
+/// `dedup-runtime/tests/redis_tls.rs` does each of these against a real TLS server and a real
+/// TLS-only cluster (client certificates aside).
 pub struct RedisStoreBuilder {
     source: Source,
     prefix: String,

@@ -153,8 +153,26 @@ impl Drop for Process {
     }
 }
 
-fn ping(port: u16) -> bool {
-    redis::Client::open(format!("redis://127.0.0.1:{port}")).is_ok_and(|client| ping_with(&client))
+/// A client of the server on loopback `port`: over TLS, trusting `tls`'s CA, when it speaks TLS.
+/// `None` only in a build that cannot speak TLS, which never starts a TLS server.
+fn client(tls: Option<&TlsFiles>, port: u16) -> Option<redis::Client> {
+    match tls {
+        #[cfg(feature = "redis-tls")]
+        Some(tls) => Some(tls.client(port)),
+        #[cfg(not(feature = "redis-tls"))]
+        Some(_) => None,
+        None => redis::Client::open(format!("redis://127.0.0.1:{port}")).ok(),
+    }
+}
+
+/// `true` when the server on `port` answers `PING` (see [`client`]).
+fn ping(tls: Option<&TlsFiles>, port: u16) -> bool {
+    client(tls, port).is_some_and(|client| ping_with(&client))
+}
+
+/// The URL scheme of a server that speaks TLS when it has `tls`.
+fn scheme(tls: Option<&TlsFiles>) -> &'static str {
+    if tls.is_some() { "rediss" } else { "redis" }
 }
 
 fn ping_with(client: &redis::Client) -> bool {
@@ -372,21 +390,12 @@ impl RedisServer {
 
     /// `true` when the server answers `PING` (over TLS, trusting its CA, when it speaks TLS).
     fn answers(&self) -> bool {
-        match &self.tls {
-            #[cfg(feature = "redis-tls")]
-            Some(_) => ping_with(&self.tls_client()),
-            _ => ping(self.port),
-        }
+        ping(self.tls.as_ref(), self.port)
     }
 
     /// The server's URL: `redis://127.0.0.1:P`, or `rediss://127.0.0.1:P` over TLS.
     pub fn url(&self) -> String {
-        let scheme = if self.tls.is_some() {
-            "rediss"
-        } else {
-            "redis"
-        };
-        format!("{scheme}://127.0.0.1:{}", self.port)
+        format!("{}://127.0.0.1:{}", scheme(self.tls.as_ref()), self.port)
     }
 
     /// The PEM certificate of the CA that signed a TLS server's certificate.
@@ -517,7 +526,7 @@ impl RedisCluster {
         }
         for &port in &ports {
             if !wait_until("a cluster node", Duration::from_secs(15), || {
-                cluster.node_client(port).is_some_and(|c| ping_with(&c))
+                ping(cluster.tls.as_ref(), port)
             }) {
                 return Err(format!(
                     "node {port} did not answer PING (logs in {})",
@@ -551,9 +560,7 @@ impl RedisCluster {
         }
         let all_ok = || {
             ports.iter().all(|&port| {
-                cluster
-                    .node_client(port)
-                    .is_some_and(|c| cluster_state_ok(&c))
+                client(cluster.tls.as_ref(), port).is_some_and(|c| cluster_state_ok(&c))
             })
         };
         if !wait_until("cluster_state:ok", Duration::from_secs(30), all_ok) {
@@ -564,27 +571,11 @@ impl RedisCluster {
 
     /// The node addresses, as `redis://127.0.0.1:P`, or `rediss://127.0.0.1:P` over TLS.
     pub fn nodes(&self) -> Vec<String> {
-        let scheme = if self.tls.is_some() {
-            "rediss"
-        } else {
-            "redis"
-        };
+        let scheme = scheme(self.tls.as_ref());
         self.ports
             .iter()
             .map(|p| format!("{scheme}://127.0.0.1:{p}"))
             .collect()
-    }
-
-    /// A client of one node (over TLS, trusting the cluster's CA, when it speaks TLS); `None`
-    /// only in a build that cannot speak TLS, which never starts a TLS cluster.
-    fn node_client(&self, port: u16) -> Option<redis::Client> {
-        match &self.tls {
-            #[cfg(feature = "redis-tls")]
-            Some(tls) => Some(tls.client(port)),
-            #[cfg(not(feature = "redis-tls"))]
-            Some(_) => None,
-            None => redis::Client::open(format!("redis://127.0.0.1:{port}")).ok(),
-        }
     }
 }
 
